@@ -1,0 +1,40 @@
+# hookrun: `make demo` runs the main scenario end to end, `make test` runs the whole suite.
+# Both install what they need: a virtualenv in .venv and Debian packages (when root).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: all venv deps test lint unit integration demo bench clean
+all: test
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+deps:
+	bash build/system-deps.sh
+
+lint: venv
+	$(BIN)/ruff check hookrun tests bench
+	$(BIN)/mypy
+
+test: venv deps lint
+	$(BIN)/pytest -q tests
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+integration: venv deps
+	$(BIN)/pytest -q tests/integration
+
+demo: venv deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/run.sh
+
+bench: venv deps
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) dist pyi-work .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,94 @@
+"""Rendering events as text or JSON lines, and opening the log target (SPEC §5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime, timezone
+from typing import TextIO
+
+from hookrun.report import Event
+
+LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
+
+
+def render_text(event: Event) -> str:
+    where = f"hookrun {event.hook}" + (f" {event.step}" if event.step else "")
+    if event.event == "output":
+        return f"{where}: | {event.message}"
+    return f"{where}: {event.event}: {event.message}"
+
+
+def render_json(event: Event) -> str:
+    stamp = datetime.fromtimestamp(event.time, timezone.utc)
+    return json.dumps({
+        "time": stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z",
+        "level": event.level,
+        "hook": event.hook,
+        "step": event.step,
+        "event": event.event,
+        "attempt": event.attempt,
+        "elapsed_ms": event.elapsed_ms,
+        "budget_left_ms": event.budget_left_ms,
+        "message": event.message,
+    }, ensure_ascii=False)
+
+
+def open_target(target: str) -> tuple[TextIO, str]:
+    """The stream for `target` and a word for it. `auto` = PID 1's stdout when possible."""
+    if target == "stderr":
+        return sys.stderr, "stderr"
+    if target in ("auto", "pid1"):
+        if os.getpid() != 1:
+            try:
+                return open("/proc/1/fd/1", "a", encoding="utf-8", buffering=1), "pid1"
+            except OSError:
+                pass
+        return sys.stderr, "stderr"
+    try:
+        return open(target, "a", encoding="utf-8", buffering=1), target
+    except OSError as err:
+        sys.stderr.write(f"hookrun: cannot open log target {target}: {err.strerror}; "
+                         "logging to stderr\n")
+        return sys.stderr, "stderr"
+
+
+def _same_file(a: TextIO, b: TextIO) -> bool:
+    try:
+        sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())
+    except (OSError, ValueError):
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+class Logger:
+    """A Sink writing each event as one line. Never raises: a lost log target is not fatal.
+
+    When logs go to PID 1's stdout, warnings, errors and the summary are also written to our
+    own stderr, which the kubelet keeps (postStart failures show it in waiting.message).
+    """
+
+    def __init__(self, stream: TextIO, fmt: str = "text", verbosity: int = 0,
+                 echo: TextIO | None = None) -> None:
+        self.stream = stream
+        self.render = render_json if fmt == "json" else render_text
+        self.threshold = LEVELS["warning"] if verbosity < 0 else LEVELS["info"]
+        self.echo = echo if echo is not None and not _same_file(echo, stream) else None
+
+    def __call__(self, event: Event) -> None:
+        important = event.event == "summary" or LEVELS.get(event.level, 1) >= LEVELS["warning"]
+        if not important and LEVELS.get(event.level, 1) < self.threshold:
+            return
+        line = self.render(event) + "\n"
+        self._write(self.stream, line)
+        if self.echo is not None and important:
+            self._write(self.echo, line)
+
+    @staticmethod
+    def _write(stream: TextIO, line: str) -> None:
+        try:
+            stream.write(line)
+            stream.flush()
+        except (OSError, ValueError):
+            pass

@@ -1,0 +1,102 @@
+"""exec (argv, no shell) and shell (a script run by a shell from the image)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from hookrun import procs
+from hookrun.schema import Fields, as_argv, as_int_list, as_nonempty_str, as_str, as_str_map
+from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, fail, ok, retry, timeout
+from hookrun.values import format_duration
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    cwd: str | None = None
+    ok_exit_codes: tuple[int, ...] = (0,)
+    script: str | None = None  # shell only: the script, for describe()
+
+
+DEFAULT_OK: tuple[int, ...] = (0,)
+NO_ARGV: tuple[str, ...] = ()
+Options = tuple[tuple[tuple[str, str], ...], str | None, tuple[int, ...]]
+
+
+def _options(f: Fields) -> Options:
+    no_env: tuple[tuple[str, str], ...] = ()
+    env = f.take("env", as_str_map, no_env)
+    cwd = f.take("cwd", as_str, None)
+    codes = f.take("ok_exit_codes", as_int_list, DEFAULT_OK)
+    if not codes:
+        f.problem("ok_exit_codes", "must list at least one exit code, e.g. [0]")
+    return env, cwd, codes or DEFAULT_OK
+
+
+def parse_exec(value: object, where: Where) -> Command | None:
+    if isinstance(value, list):
+        try:
+            return Command(as_argv(value))
+        except ValueError as err:
+            where.problem(str(err))
+            return None
+    if not isinstance(value, dict):
+        where.problem('expected a list like ["nginx", "-s", "quit"] or a table with "command"')
+        return None
+    f = where.fields(value, ("command", "env", "cwd", "ok_exit_codes"))
+    env, cwd, codes = _options(f)
+    argv = f.need("command", as_argv, NO_ARGV, 'a list like ["nginx", "-s", "quit"]')
+    return Command(argv, env, cwd, codes) if f.ok else None
+
+
+def parse_shell(value: object, where: Where) -> Command | None:
+    if isinstance(value, str):
+        if not value:
+            where.problem("the script is empty")
+            return None
+        return Command(("/bin/sh", "-c", value), script=value)
+    if not isinstance(value, dict):
+        where.problem('expected a script string or a table with "script"')
+        return None
+    f = where.fields(value, ("script", "shell", "env", "cwd", "ok_exit_codes"))
+    env, cwd, codes = _options(f)
+    script = f.need("script", as_nonempty_str, "", "the shell script to run")
+    shell = f.take("shell", as_nonempty_str, "/bin/sh")
+    return Command((shell, "-c", script), env, cwd, codes, script) if f.ok else None
+
+
+def describe(spec: Spec) -> str:
+    cmd: Command = spec
+    if cmd.script is not None:
+        text = cmd.script if len(cmd.script) <= 60 else cmd.script[:57] + "..."
+        return f"{cmd.argv[0]} -c {text!r}"
+    return "run " + " ".join(cmd.argv)
+
+
+def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+    cmd: Command = spec
+    env = {**ctx.env, **dict(cmd.env)}
+    if cmd.script is not None and not os.path.exists(cmd.argv[0]):
+        return fail(f"shell {cmd.argv[0]} is not in this image; use exec = [...] instead of shell")
+    try:
+        done = procs.run_command(cmd.argv, env, cmd.cwd, ctx.deadline, ctx.clock, ctx.output)
+    except procs.LaunchError as err:
+        return fail(f"{err} (exit {err.code})")
+    name = os.path.basename(cmd.argv[0])
+    if done.timed_out:
+        return timeout(f"{name} still running after {format_duration(done.seconds)}: killed")
+    if done.code in cmd.ok_exit_codes:
+        return ok(f"{name} exited {done.code}")
+    return retry(f"{name} exited {done.code}" + _code_hint(done.code))
+
+
+def _code_hint(code: int) -> str:
+    if code > 128:
+        return f" (killed by signal {code - 128})"
+    return ""
+
+
+EXEC = Kind("exec", parse_exec, describe, attempt)
+SHELL = Kind("shell", parse_shell, describe, attempt)

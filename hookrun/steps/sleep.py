@@ -1,0 +1,45 @@
+"""sleep: wait a fixed time, cut to the remaining budget."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from hookrun.schema import as_duration
+from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, ok
+from hookrun.values import ValueProblem, format_duration
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+def parse(value: object, where: Where) -> Sleep | None:
+    if isinstance(value, dict):
+        f = where.fields(value, ("duration",))
+        seconds = f.need("duration", as_duration, 0.0, 'e.g. duration = "5s"')
+        return Sleep(seconds) if f.ok else None
+    try:
+        return Sleep(as_duration(value))
+    except ValueProblem as err:
+        where.problem(str(err))
+        return None
+
+
+def describe(spec: Spec) -> str:
+    return f"sleep {format_duration(spec.seconds)}"
+
+
+def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+    start = ctx.clock.now()
+    end = min(start + spec.seconds, ctx.deadline)
+    while (left := end - ctx.clock.now()) > 0:
+        time.sleep(left)
+    slept = ctx.clock.now() - start
+    if end < start + spec.seconds:
+        return ok(f"slept {format_duration(slept)} of {format_duration(spec.seconds)} (cut to the budget)")
+    return ok(f"slept {format_duration(slept)}")
+
+
+SLEEP = Kind("sleep", parse, describe, attempt, duration=lambda spec: spec.seconds)

@@ -1,0 +1,131 @@
+"""write: put text into a file; atomically (temp file, fsync, rename) when not appending."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from dataclasses import dataclass
+
+from hookrun.schema import as_bool, as_nonempty_str, as_str
+from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, fail, ok, retry
+from hookrun.values import ValueProblem
+
+_PERMANENT = {errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR}
+
+
+@dataclass(frozen=True)
+class Write:
+    path: str
+    text: str
+    append: bool = True
+    mode: int | None = None
+
+
+def as_mode(value: object) -> int:
+    """A file mode: 0o644 in TOML, or a string "0644"."""
+    bad = ValueProblem(f'expected an octal mode like "0644" or 0o644, got {value!r}')
+    if isinstance(value, bool):
+        raise bad
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        digits = value.strip().removeprefix("0o")
+        if not digits or any(c not in "01234567" for c in digits):
+            raise bad
+        number = int(digits, 8)
+    else:
+        raise bad
+    if not 0 <= number <= 0o7777:
+        raise ValueProblem(f"mode {value!r} is out of range (0000 to 7777)")
+    return number
+
+
+def parse(value: object, where: Where) -> Write | None:
+    if not isinstance(value, dict):
+        where.problem('expected a table like { path = "/tmp/x", text = "..." }')
+        return None
+    f = where.fields(value, ("path", "text", "append", "mode"))
+    path = f.need("path", as_nonempty_str, "", "the file to write")
+    text = f.need("text", as_str, "", "what to write")
+    append = f.take("append", as_bool, True)
+    mode = f.take("mode", as_mode, None)
+    return Write(path, text, append, mode) if f.ok else None
+
+
+def describe(spec: Spec) -> str:
+    how = "append to" if spec.append else "replace"
+    return f"{how} {spec.path} ({len(spec.text.encode())} bytes)"
+
+
+def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+    try:
+        if spec.append:
+            _append(spec)
+        else:
+            atomic_write(spec.path, spec.text.encode(), spec.mode)
+    except OSError as err:
+        message = f"cannot write {spec.path}: {err.strerror}"
+        return fail(message) if err.errno in _PERMANENT else retry(message)
+    return ok(f"{'appended' if spec.append else 'wrote'} {len(spec.text.encode())} bytes to {spec.path}")
+
+
+def _append(spec: Write) -> None:
+    mode = spec.mode if spec.mode is not None else 0o644
+    fd = os.open(spec.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, mode)
+    try:
+        data = spec.text.encode()
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes, mode: int | None = None) -> None:
+    """Write a whole file so that readers see the old content or the new, never a part."""
+    directory = os.path.dirname(os.path.abspath(path))
+    temp = os.path.join(directory, f".{os.path.basename(path)}.hookrun-{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            if mode is None:
+                mode = _existing_mode(path, 0o644)
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        _remove(temp)
+        raise
+    _fsync_dir(directory)
+
+
+def _existing_mode(path: str, default: int) -> int:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return default
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+WRITE = Kind("write", parse, describe, attempt, duration=lambda spec: 0.0)
