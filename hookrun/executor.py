@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import selectors
 import time
@@ -185,10 +186,14 @@ class _Run:
             outcome = kind.attempt(spec, ctx)
             if outcome.status != "not_yet":
                 return outcome
-            left = deadline.left(clock.now())
-            if left <= 0:
-                return timeout_outcome(outcome.detail)
-            self.rt.wait(min(kind.poll_interval, left), outcome.wake_fds)
+            try:
+                left = deadline.left(clock.now())
+                if left <= 0:
+                    return timeout_outcome(outcome.detail)
+                self.rt.wait(min(kind.poll_interval, left), outcome.wake_fds)
+            finally:
+                for fd in outcome.wake_fds:  # handed over by the step: ours to close
+                    os.close(fd)
 
     def child_env(self, ps: PlannedStep) -> dict[str, str]:
         now = self.rt.clock.now()

@@ -24,6 +24,7 @@ class Outcome:
     ok: done. not_yet: a polled condition does not hold yet (the executor checks again, waking
     early when one of `wake_fds` becomes readable). retry: this attempt failed, another may
     succeed. fail: failed, do not retry. timeout: the attempt ran into its deadline.
+    `wake_fds` are handed over to the executor, which closes them after waiting.
     """
 
     status: Status
