@@ -86,19 +86,19 @@ class _Run:
         interrupted: int | None = None
         for ps in self.plan.steps:
             if interrupted is not None:
-                self.skip(ps, "skipped: hookrun was interrupted")
+                self.skip(ps, "hookrun was interrupted")
             elif ps.skip_reason:
                 self.skip(ps, ps.skip_reason, done=True)
             elif aborted_by is not None and not ps.always:
-                self.skip(ps, f"skipped: the hook was aborted after {aborted_by} failed")
+                self.skip(ps, f"the hook was aborted after {aborted_by} failed")
             elif self.deadline.passed(self.rt.clock.now()):
-                self.skip(ps, "skipped: no budget left", cut=True)
+                self.skip(ps, "no budget left", cut=True)
             else:
                 try:
                     result = self.step(ps)
                 except Interrupted as signal:
                     interrupted = signal.signum
-                    result = self.cancelled(ps, "cancelled: hookrun was interrupted")
+                    result = self.cancelled(ps, "hookrun was interrupted")
                 self.results.append(result)
                 if result.status == "ok":
                     self.rt.on_step_ok(ps)
