@@ -132,7 +132,10 @@ def _single(path: str, message: str) -> ConfigError:
 
 def load(path: str, env: Mapping[str, str]) -> Config:
     """Read and validate the whole config; ConfigError lists every problem."""
-    document = read_toml(path)
+    return from_document(read_toml(path), path, env)
+
+
+def from_document(document: Mapping[str, object], path: str, env: Mapping[str, str]) -> Config:
     problems: list[Problem] = []
     check_env = {**env, **RUNTIME_VARS}
     kinds = registry()

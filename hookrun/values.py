@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import signal
 
@@ -19,6 +20,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueProblem(f"expected a duration like \"2s\", got {value!r}")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueProblem(f"a duration must be a finite number, got {value!r}")
         if value < 0:
             raise ValueProblem(f"a duration cannot be negative, got {value!r}")
         return float(value)

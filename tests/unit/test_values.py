@@ -14,7 +14,8 @@ def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("bad", ["", "2x", "s", "1s2", "-1s", -1, True, [1], "1 s", "ms"])
+@pytest.mark.parametrize("bad", ["", "2x", "s", "1s2", "-1s", -1, True, [1], "1 s", "ms",
+                                 float("nan"), float("inf")])
 def test_bad_durations(bad: object) -> None:
     with pytest.raises(ValueProblem):
         parse_duration(bad)
