@@ -52,7 +52,11 @@ class Runtime:
     wait: Callable[[float, tuple[int, ...]], None] = real_wait
     random: Callable[[], float] = random.random
     protected_pids: frozenset[int] = field(default_factory=frozenset)
-    on_step_ok: Callable[[PlannedStep], None] = lambda step: None  # e.g. write a `once` marker
+    # after a step succeeded, before its ok event (e.g. write a `once` marker): a problem or None
+    on_step_ok: Callable[[PlannedStep], str | None] = lambda step: None
+    # a reason the step must not run (it then fails without running), e.g. a `once` step
+    # with nowhere to keep its marker
+    check_step: Callable[[PlannedStep], str | None] = lambda step: None
 
 
 def execute(plan: Plan, rt: Runtime) -> Report:
@@ -94,15 +98,14 @@ class _Run:
             elif self.deadline.passed(self.rt.clock.now()):
                 self.skip(ps, "skipped: no budget left", cut=True)
             else:
+                refusal = self.rt.check_step(ps)
                 try:
-                    result = self.step(ps)
+                    result = self.failed(ps, 0, 0.0, refusal) if refusal else self.step(ps)
                 except Interrupted as signal:
                     interrupted = signal.signum
                     result = self.cancelled(ps, "cancelled: hookrun was interrupted")
                 self.results.append(result)
-                if result.status == "ok":
-                    self.rt.on_step_ok(ps)
-                elif result.on_failure == "abort" and aborted_by is None:
+                if result.status != "ok" and result.on_failure == "abort" and aborted_by is None:
                     aborted_by = ps.name
         used = self.rt.clock.now() - self.rt.started_at
         return Report(self.plan.hook, self.plan.budget_s, used, tuple(self.results),
@@ -128,7 +131,10 @@ class _Run:
             outcome = self.attempt(kind, ps, attempt, attempt_deadline)
             spent = clock.now() - began
             if outcome.status == "ok":
-                self.emit(ps.name, "ok", f"{outcome.detail} in {fmt(spent)}", attempt)
+                problem = self.rt.on_step_ok(ps)
+                self.emit(ps.name, "ok", f"{outcome.detail} in {fmt(spent)}" +
+                          (f"; but {problem}" if problem else ""), attempt,
+                          level="warning" if problem else "info")
                 return StepResult(ps.name, "ok", attempt, spent, outcome.detail, ps.on_failure)
             if outcome.status == "fail":
                 return self.failed(ps, attempt, spent, outcome.detail + " (not retried)")
