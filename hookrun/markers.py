@@ -83,13 +83,15 @@ def open_state_dir(setting: str | None, env: Mapping[str, str], create: bool = T
 
 
 def _open_dir(path: str, create: bool) -> int | None:
+    if os.path.islink(path):  # checked again, race-free, by O_NOFOLLOW below
+        raise _Unusable("is a symlink (refused)")
     if create:
         try:
             os.makedirs(path, 0o700, exist_ok=True)
         except FileExistsError:
             raise _Unusable("exists and is not a directory") from None
         except OSError as err:
-            raise _Unusable(err.strerror.lower() if err.strerror else str(err)) from None
+            raise _Unusable(_reason(err)) from None
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -98,17 +100,21 @@ def _open_dir(path: str, create: bool) -> int | None:
             return None  # a real run would create it
         raise _Unusable("does not exist and cannot be created") from None
     except OSError as err:
-        if err.errno == errno.ELOOP:
+        if err.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
             raise _Unusable("is a symlink (refused)") from None
         if err.errno == errno.ENOTDIR:
             raise _Unusable("exists and is not a directory") from None
-        raise _Unusable(err.strerror.lower() if err.strerror else str(err)) from None
+        raise _Unusable(_reason(err)) from None
     try:
         _check_dir(fd, path)
     except _Unusable:
         os.close(fd)
         raise
     return fd
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror.lower() if err.strerror else str(err)
 
 
 def _check_dir(fd: int, path: str) -> None:

@@ -1,0 +1,106 @@
+"""Running the real hookrun CLI from tests: configs, environments, cleaned-up processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+HOOKRUN = [sys.executable, "-m", "hookrun"]
+TREE = str(Path(__file__).with_name("tree.py"))
+READY = re.compile(r"ready pid=(\d+)")
+
+
+def hook_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """An environment with nothing of the caller's hookrun settings, logging to stderr."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("HOOKRUN_") and k not in ("POD_UID", "TMPDIR")}
+    env.update(HOOKRUN_LOG_TARGET="stderr", HOOKRUN_STATE_DIR=str(tmp_path / "state"),
+               HOOKRUN_CONFIG=str(tmp_path / "hookrun.toml"))
+    env.update(extra)
+    return env
+
+
+def write_config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "hookrun.toml"
+    path.write_text(text)
+    return path
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie has exited)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def wait_gone(pids: list[int], seconds: float) -> list[int]:
+    """Wait up to `seconds` for every pid to exit; those still running."""
+    end = time.monotonic() + seconds
+    while True:
+        left = [pid for pid in pids if alive(pid)]
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.01)
+
+
+def read_until(stream: IO[str], pattern: str, seconds: float, count: int = 1) -> list[str]:
+    """Lines read from `stream` until `count` of them match `pattern` (or fail after `seconds`)."""
+    lines: list[str] = []
+    end = time.monotonic() + seconds
+    with selectors.DefaultSelector() as sel:
+        sel.register(stream, selectors.EVENT_READ)
+        while sum(1 for line in lines if re.search(pattern, line)) < count:
+            left = end - time.monotonic()
+            assert left > 0 and sel.select(left), f"no {pattern!r} within {seconds}s: {lines}"
+            line = stream.readline()
+            assert line, f"end of output before {pattern!r}: {lines}"
+            lines.append(line)
+    return lines
+
+
+class Reaper:
+    """Processes a test started; whatever still runs at the end is killed."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+        self.pids: list[int] = []
+
+    def start(self, args: list[str], env: dict[str, str], **kw: object) -> subprocess.Popen[str]:
+        proc: subprocess.Popen[str] = subprocess.Popen(
+            args, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
+        self.procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=10)
+        for pid in self.pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@contextmanager
+def reaping() -> Iterator[Reaper]:
+    reaper = Reaper()
+    try:
+        yield reaper
+    finally:
+        reaper.close()
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*HOOKRUN, *args], env=env, text=True, capture_output=True,
+                          timeout=timeout, check=False)
