@@ -55,17 +55,25 @@ def wait_gone(pids: list[int], seconds: float) -> list[int]:
 
 
 def read_until(stream: IO[str], pattern: str, seconds: float, count: int = 1) -> list[str]:
-    """Lines read from `stream` until `count` of them match `pattern` (or fail after `seconds`)."""
+    """Lines read from `stream` until `count` of them match `pattern` (or fail after `seconds`).
+
+    Reads the pipe a byte at a time, so nothing past the last line stays in a buffer the
+    selector cannot see, and the stream can still be read normally afterwards.
+    """
     lines: list[str] = []
+    line = b""
     end = time.monotonic() + seconds
     with selectors.DefaultSelector() as sel:
-        sel.register(stream, selectors.EVENT_READ)
-        while sum(1 for line in lines if re.search(pattern, line)) < count:
+        sel.register(stream.fileno(), selectors.EVENT_READ)
+        while sum(1 for text in lines if re.search(pattern, text)) < count:
             left = end - time.monotonic()
             assert left > 0 and sel.select(left), f"no {pattern!r} within {seconds}s: {lines}"
-            line = stream.readline()
-            assert line, f"end of output before {pattern!r}: {lines}"
-            lines.append(line)
+            byte = os.read(stream.fileno(), 1)
+            assert byte, f"end of output before {pattern!r}: {lines}"
+            line += byte
+            if byte == b"\n":
+                lines.append(line.decode())
+                line = b""
     return lines
 
 
