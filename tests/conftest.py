@@ -1,0 +1,107 @@
+"""Shared fixtures: run the real hookrun CLI, start real helper processes and clean them up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HELPERS = Path(__file__).parent / "helpers"
+ROOT = Path(__file__).parent.parent
+
+
+@dataclass
+class Run:
+    code: int
+    out: str  # everything hookrun wrote (stdout and stderr)
+    seconds: float
+
+
+def run_hookrun(config: Path, *args: str, env: dict[str, str] | None = None,
+                timeout: float = 60.0) -> Run:
+    """The real CLI in a child process; logs go to stderr, which is captured with stdout."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("HOOKRUN_CONFIG", None)
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "hookrun", "--config", str(config), "--log-target", "stderr", *args],
+        env=full_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=timeout, check=False,
+    )
+    return Run(done.returncode, done.stdout, time.monotonic() - started)
+
+
+class Procs:
+    """Starts helper processes in their own sessions; kills every group at teardown."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.started: list[subprocess.Popen[str]] = []
+
+    def start(self, argv: Sequence[str], ready: bool = False) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+        self.started.append(proc)
+        if ready:
+            line = proc.stdout.readline() if proc.stdout else ""
+            assert line.startswith("ready pid="), f"{argv[0]} did not start: {line!r}"
+        return proc
+
+    def named(self, name: str, target: str) -> str:
+        """A symlink called `name` to `target`: processes started through it get that name."""
+        link = self.tmp / "bin" / name
+        link.parent.mkdir(exist_ok=True)
+        link.symlink_to(target)
+        return str(link)
+
+    def python_named(self, name: str, *args: str, ready: bool = True) -> subprocess.Popen[str]:
+        """The target helper running under the process name `name`."""
+        path = self.tmp / "bin" / name
+        if not path.exists():
+            self.named(name, sys.executable)
+        return self.start([str(path), str(HELPERS / "target.py"), *args], ready=ready)
+
+    def cleanup(self) -> None:
+        for proc in self.started:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+            if proc.stdout:
+                proc.stdout.close()
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Procs]:
+    p = Procs(tmp_path)
+    yield p
+    p.cleanup()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short name no other process on this machine has (process names keep 15 characters)."""
+    return "hr-" + uuid.uuid4().hex[:10]
+
+
+def write_config(tmp: Path, text: str, name: str = "hookrun.toml") -> Path:
+    path = tmp / name
+    path.write_text(text)
+    return path
+
+
+def state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rpartition(b")")[2].split()[0].decode()
+    except OSError:
+        return None
