@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from helpers.scripted_http import ScriptedServer
 
 HELPERS = Path(__file__).parent / "helpers"
 ROOT = Path(__file__).parent.parent
@@ -105,3 +108,18 @@ def state(pid: int) -> str | None:
             return handle.read().rpartition(b")")[2].split()[0].decode()
     except OSError:
         return None
+
+
+@pytest.fixture
+def http_server() -> Iterator[Callable[..., ScriptedServer]]:
+    """Start scripted HTTP servers; all are stopped at teardown."""
+    servers: list[ScriptedServer] = []
+
+    def start(*script: tuple[object, ...], tls: ssl.SSLContext | None = None) -> ScriptedServer:
+        server = ScriptedServer(list(script), tls)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()

@@ -109,8 +109,8 @@ ACTIONS = (
 
 def registry() -> Mapping[str, Kind]:
     from hookrun.steps import exec as exec_
-    from hookrun.steps import signal, sleep, wait_exit, wait_file, write
+    from hookrun.steps import http, signal, sleep, wait_exit, wait_file, write
 
     kinds = [exec_.EXEC, exec_.SHELL, sleep.SLEEP, write.WRITE, wait_file.WAIT_FILE]
-    kinds += [signal.SIGNAL, wait_exit.WAIT_EXIT]
+    kinds += [http.HTTP, signal.SIGNAL, wait_exit.WAIT_EXIT]
     return {kind.name: kind for kind in kinds}
