@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from helpers.scripted_http import ScriptedServer
 
 HELPERS = Path(__file__).parent / "helpers"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import ssl
@@ -13,7 +14,6 @@ from time import time
 
 import pytest
 from conftest import Run, run_hookrun, write_config
-
 from helpers.scripted_http import ScriptedServer
 
 Start = Callable[..., ScriptedServer]
@@ -32,7 +32,7 @@ http = {http}
 
 def gaps(server: ScriptedServer) -> list[float]:
     times = [r.at for r in server.requests]
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def test_fails_then_succeeds(tmp_path: Path, http_server: Start) -> None:
@@ -168,12 +168,20 @@ def test_secrets_never_reach_the_output(tmp_path: Path, http_server: Start, fmt:
 on_failure = "continue"
 [[run.steps]]
 name = "raw"
-http = {{ method = "PUT", url = "{auth}/a?x=1", headers = {{ X-Token = "{SECRETS[1]}" }}, body = "{SECRETS[2]}" }}
 retries = 2
 retry_delay = "10ms"
+[run.steps.http]
+method = "PUT"
+url = "{auth}/a?x=1"
+headers = {{ X-Token = "{SECRETS[1]}" }}
+body = "{SECRETS[2]}"
 [[run.steps]]
 name = "js"
-http = {{ method = "POST", url = "{auth}/b", json = {{ token = "{SECRETS[3]}" }}, headers = {{ X-Token = "{SECRETS[1]}" }} }}
+[run.steps.http]
+method = "POST"
+url = "{auth}/b"
+json = {{ token = "{SECRETS[3]}" }}
+headers = {{ X-Token = "{SECRETS[1]}" }}
 [[run.steps]]
 name = "bad-header"
 http = {{ url = "{auth}/c", headers = {{ X-Broken = "{SECRETS[1]}\\n" }} }}
