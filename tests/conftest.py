@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -122,3 +125,87 @@ def http_server() -> Iterator[Callable[..., ScriptedServer]]:
     yield start
     for server in servers:
         server.close()
+
+
+class Listener:
+    """A real TCP server that accepts connections and holds them until told to close them."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(128)
+        self.host, self.port = host, self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.05)
+        while not self.stop.is_set():
+            try:
+                self.accepted.append(self.sock.accept()[0])
+            except (TimeoutError, OSError):
+                continue
+
+    def connect(self, count: int = 1) -> list[socket.socket]:
+        """Client connections to this listener, established before this returns."""
+        clients = [socket.create_connection((self.host, self.port), timeout=5) for _ in range(count)]
+        for _ in range(500):
+            if len(self.accepted) >= count:
+                break
+            time.sleep(0.01)
+        return clients
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def listen() -> Iterator[Callable[..., Listener]]:
+    listeners: list[Listener] = []
+
+    def start(host: str = "127.0.0.1", port: int = 0) -> Listener:
+        listeners.append(Listener(host, port))
+        return listeners[-1]
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def later(seconds: float, action: Callable[[], object]) -> threading.Timer:
+    timer = threading.Timer(seconds, action)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A network namespace of our own with loopback up and TCP port 9 silently dropped."""
+    if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("nft") is None:
+        pytest.skip("needs root, ip and nft")
+    name = "hr-net-" + uuid.uuid4().hex[:8]
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        rules = ("add table inet hr\n"
+                 "add chain inet hr out { type filter hook output priority 0 ; }\n"
+                 "add rule inet hr out tcp dport 9 drop\n")
+        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
+        subprocess.run(["ip", "netns", "exec", name, "nft", "-f", "-"], input=rules, text=True, check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True)

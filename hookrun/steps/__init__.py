@@ -108,9 +108,9 @@ ACTIONS = (
 
 
 def registry() -> Mapping[str, Kind]:
+    from hookrun.steps import drain, http, signal, sleep, tcp, wait_exit, wait_file, write
     from hookrun.steps import exec as exec_
-    from hookrun.steps import http, signal, sleep, wait_exit, wait_file, write
 
     kinds = [exec_.EXEC, exec_.SHELL, sleep.SLEEP, write.WRITE, wait_file.WAIT_FILE]
-    kinds += [http.HTTP, signal.SIGNAL, wait_exit.WAIT_EXIT]
+    kinds += [http.HTTP, tcp.TCP, signal.SIGNAL, wait_exit.WAIT_EXIT, drain.DRAIN]
     return {kind.name: kind for kind in kinds}
