@@ -51,10 +51,12 @@ class Procs:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.started: list[subprocess.Popen[str]] = []
+        self.pids: list[int] = []  # other processes a test saw (e.g. grandchildren): killed too
 
-    def start(self, argv: Sequence[str], ready: bool = False) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    def start(self, argv: Sequence[str], ready: bool = False, env: dict[str, str] | None = None,
+              stderr: int = subprocess.STDOUT, stdin: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=stderr, stdin=stdin,
+                                env=env, text=True, start_new_session=True)
         self.started.append(proc)
         if ready:
             line = proc.stdout.readline() if proc.stdout else ""
@@ -80,9 +82,16 @@ class Procs:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-            if proc.stdout:
-                proc.stdout.close()
+            proc.communicate(timeout=10)
+        for pid in self.pids:
+            if state(pid) not in (None, "Z", "X"):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hookrun keeps locks and markers in a state directory: never the machine's /run/hookrun."""
+    monkeypatch.setenv("HOOKRUN_STATE_DIR", str(tmp_path / "hookrun-state"))
 
 
 @pytest.fixture

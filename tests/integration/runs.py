@@ -1,18 +1,17 @@
-"""Running the real hookrun CLI from tests: configs, environments, cleaned-up processes."""
+"""Running the real hookrun CLI from tests with an environment of its own, and watching processes."""
 
 from __future__ import annotations
 
 import os
 import re
 import selectors
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from conftest import state
 
 HOOKRUN = [sys.executable, "-m", "hookrun"]
 TREE = str(Path(__file__).with_name("tree.py"))
@@ -29,19 +28,9 @@ def hook_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def write_config(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "hookrun.toml"
-    path.write_text(text)
-    return path
-
-
 def alive(pid: int) -> bool:
     """Running (a zombie has exited)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return False
+    return state(pid) not in (None, "Z", "X")
 
 
 def wait_gone(pids: list[int], seconds: float) -> list[int]:
@@ -75,38 +64,6 @@ def read_until(stream: IO[str], pattern: str, seconds: float, count: int = 1) ->
                 lines.append(line.decode())
                 line = b""
     return lines
-
-
-class Reaper:
-    """Processes a test started; whatever still runs at the end is killed."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[str]] = []
-        self.pids: list[int] = []
-
-    def start(self, args: list[str], env: dict[str, str], **kw: object) -> subprocess.Popen[str]:
-        proc: subprocess.Popen[str] = subprocess.Popen(
-            args, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
-        self.procs.append(proc)
-        return proc
-
-    def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate(timeout=10)
-        for pid in self.pids:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-
-
-@contextmanager
-def reaping() -> Iterator[Reaper]:
-    reaper = Reaper()
-    try:
-        yield reaper
-    finally:
-        reaper.close()
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -7,22 +7,16 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from subprocess import PIPE
 
 import psutil
-import pytest
-from runs import HOOKRUN, READY, TREE, Reaper, hook_env, read_until, reaping, run, wait_gone, write_config
-
-
-@pytest.fixture
-def reaper() -> Iterator[Reaper]:
-    with reaping() as r:
-        yield r
+from conftest import Procs, write_config
+from runs import HOOKRUN, READY, TREE, hook_env, read_until, run, wait_gone
 
 
 def test_sigkill_mid_step_leaves_nothing_and_the_step_runs_again_once(
-        tmp_path: Path, reaper: Reaper) -> None:
+        tmp_path: Path, procs: Procs) -> None:
     count, release = tmp_path / "count", tmp_path / "release"
     write_config(tmp_path, f"""
 [prestop]
@@ -33,12 +27,12 @@ once = true
 exec = ["{sys.executable}", "{TREE}", "{count}", "{release}"]
 """)
     env = hook_env(tmp_path)
-    hookrun = reaper.start([*HOOKRUN, "prestop"], env)
+    hookrun = procs.start([*HOOKRUN, "prestop"], env=env, stderr=PIPE)
     assert hookrun.stderr is not None
     lines = read_until(hookrun.stderr, r"ready pid=", 20, count=2)
     step_pids = [int(m.group(1)) for line in lines if (m := READY.search(line))]
     supervisor = [child.pid for child in psutil.Process(hookrun.pid).children()]
-    reaper.pids += step_pids + supervisor
+    procs.pids += step_pids + supervisor
     assert len(step_pids) == 2 and len(supervisor) == 1
     grandchild = psutil.Process(step_pids[1])
     assert grandchild.ppid() == supervisor[0]  # re-parented to the subreaper, not to init

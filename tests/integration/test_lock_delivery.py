@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from subprocess import PIPE
 
-import pytest
-from runs import HOOKRUN, Reaper, hook_env, reaping, run, write_config
-
-
-@pytest.fixture
-def reaper() -> Iterator[Reaper]:
-    with reaping() as r:
-        yield r
+from conftest import Procs, write_config
+from runs import HOOKRUN, hook_env, run
 
 
 def test_twenty_simultaneous_deliveries_run_a_once_step_exactly_once(
-        tmp_path: Path, reaper: Reaper) -> None:
+        tmp_path: Path, procs: Procs) -> None:
     out = tmp_path / "out"
     write_config(tmp_path, f"""
 [setup]
@@ -28,7 +22,7 @@ once = true
 shell = "sleep 1; echo line >> {out}"
 """)
     env = hook_env(tmp_path)
-    copies = [reaper.start([*HOOKRUN, "run", "setup"], env) for _ in range(20)]
+    copies = [procs.start([*HOOKRUN, "run", "setup"], env=env, stderr=PIPE) for _ in range(20)]
     results = [(proc.wait(timeout=90), proc.communicate()[1]) for proc in copies]
     assert [code for code, _ in results] == [0] * 20, [err for _, err in results]
     assert out.read_text() == "line\n"
@@ -38,7 +32,7 @@ shell = "sleep 1; echo line >> {out}"
     assert any("another setup (pid " in err and "is running: waiting" in err for err in skipped)
 
 
-def test_a_delivery_waits_only_inside_its_own_budget(tmp_path: Path, reaper: Reaper) -> None:
+def test_a_delivery_waits_only_inside_its_own_budget(tmp_path: Path, procs: Procs) -> None:
     hook = """
 [setup]
 timeout = "{budget}"
@@ -50,7 +44,7 @@ exec = ["sleep", "4"]
     short = tmp_path / "short.toml"
     short.write_text(hook.format(budget="1500ms"))
     env = hook_env(tmp_path)
-    first = reaper.start([*HOOKRUN, "run", "setup"], env)
+    first = procs.start([*HOOKRUN, "run", "setup"], env=env, stderr=PIPE)
     assert first.stderr is not None
     assert "hold: start:" in first.stderr.readline()
     began = time.monotonic()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
+from subprocess import PIPE
 
 import psutil
 import pytest
-from runs import HOOKRUN, Reaper, hook_env, read_until, reaping, write_config
+from conftest import Procs, write_config
+from runs import HOOKRUN, hook_env, read_until
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None,
@@ -24,23 +25,17 @@ for line in sys.stdin:  # runs until the test closes stdin (bounded by the test'
 """
 
 
-@pytest.fixture
-def reaper() -> Iterator[Reaper]:
-    with reaping() as r:
-        yield r
-
-
-def start_app(reaper: Reaper, env: dict[str, str]) -> tuple[int, object]:
+def start_app(procs: Procs, env: dict[str, str]) -> tuple[int, object]:
     """The app as PID 1 of a new PID namespace; its pid as seen from here."""
-    app = reaper.start(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc",
-                        sys.executable, "-c", APP], env, stdin=-1)
+    app = procs.start(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc",
+                        sys.executable, "-c", APP], env=env, stdin=PIPE)
     assert app.stdout is not None
     assert read_until(app.stdout, r"ready pid=1$", 10) == ["ready pid=1\n"]
     [child] = psutil.Process(app.pid).children()
     return child.pid, app
 
 
-def test_auto_log_target_reaches_pid1_stdout(tmp_path: Path, reaper: Reaper) -> None:
+def test_auto_log_target_reaches_pid1_stdout(tmp_path: Path, procs: Procs) -> None:
     write_config(tmp_path, """
 [check]
 [[check.steps]]
@@ -48,9 +43,9 @@ name = "hello"
 exec = ["echo", "hi from the hook"]
 """)
     env = hook_env(tmp_path, HOOKRUN_LOG_TARGET="auto")
-    pid1, app = start_app(reaper, env)
-    hook = reaper.start(["nsenter", f"--target={pid1}", "--pid", "--mount", "--", *HOOKRUN,
-                         "run", "check"], env)
+    pid1, app = start_app(procs, env)
+    hook = procs.start(["nsenter", f"--target={pid1}", "--pid", "--mount", "--", *HOOKRUN,
+                         "run", "check"], env=env, stderr=PIPE)
     assert hook.wait(timeout=30) == 0
     own_out, own_err = hook.communicate()
     lines = read_until(app.stdout, r"summary", 10)  # type: ignore[attr-defined]

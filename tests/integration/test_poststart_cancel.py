@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from subprocess import PIPE
 
-import pytest
-from runs import HOOKRUN, READY, TREE, Reaper, hook_env, read_until, reaping, run, wait_gone, write_config
-
-
-@pytest.fixture
-def reaper() -> Iterator[Reaper]:
-    with reaping() as r:
-        yield r
+from conftest import Procs, write_config
+from runs import HOOKRUN, READY, TREE, hook_env, read_until, run, wait_gone
 
 
-def test_prestop_cancels_a_running_poststart_and_does_not_wait(tmp_path: Path, reaper: Reaper) -> None:
+def test_prestop_cancels_a_running_poststart_and_does_not_wait(tmp_path: Path, procs: Procs) -> None:
     write_config(tmp_path, f"""
 [settings]
 grace_period = "20s"
@@ -34,11 +28,11 @@ name = "bye"
 exec = ["true"]
 """)
     env = hook_env(tmp_path)
-    poststart = reaper.start([*HOOKRUN, "poststart"], env)
+    poststart = procs.start([*HOOKRUN, "poststart"], env=env, stderr=PIPE)
     assert poststart.stderr is not None
     lines = read_until(poststart.stderr, r"ready pid=", 20, count=2)
     pids = [int(m.group(1)) for line in lines if (m := READY.search(line))]
-    reaper.pids += pids
+    procs.pids += pids
 
     began = time.monotonic()
     prestop = run(["prestop"], env)
