@@ -160,6 +160,19 @@ def cmd_hook(args: argparse.Namespace, hook: str, env: Mapping[str, str], starte
         logger(Event(time.time(), level, hook, None, event, None, int((now - started) * 1000),
                      int(max(0.0, started + plan.budget_s - now) * 1000), message))
 
+    def conclude(report: Report, ahead: bool = False) -> int:
+        """The summary event (and prestop's termination message); the exit code."""
+        code = exit_code(report)
+        summary = summary_message(report, code)
+        if hook == "prestop" and settings.termination_message:
+            problem = write_termination_message(settings.termination_message_path,
+                                                termination_message(report, code))
+            summary += f"; {problem}" if problem else ""
+        if ahead:
+            summary += " (written ahead: PID 1 was signalled, and hookrun ends when it exits)"
+        note("error" if code else "info", "summary", summary)
+        return code
+
     protected = frozenset({os.getpid(), os.getppid()})
     lock = take_lock(store, hook, started + plan.budget_s, clock, protected,
                      lambda level, message: note(level, "start", message))
@@ -167,19 +180,13 @@ def cmd_hook(args: argparse.Namespace, hook: str, env: Mapping[str, str], starte
         plan = hook_plan(config, hook, store.done(plan))  # markers again, now under the lock
         runtime = Runtime(clock=clock, emit=logger, env=child_base_env(env), started_at=started,
                           protected_pids=protected, check_step=store.refusal,
-                          on_step_ok=lambda step: store.record(hook, step))
+                          on_step_ok=lambda step: store.record(hook, step),
+                          on_final=lambda report: conclude(report, ahead=True))
         report = execute(plan, runtime)
     finally:
         if lock is not None:
             os.close(lock)
-    code = exit_code(report)
-    summary = summary_message(report, code)
-    if hook == "prestop" and settings.termination_message:
-        problem = write_termination_message(settings.termination_message_path,
-                                            termination_message(report, code))
-        summary += f"; {problem}" if problem else ""
-    note("error" if code else "info", "summary", summary)
-    return code
+    return conclude(report)
 
 
 def print_plan(plan: Plan, fmt: str) -> None:

@@ -233,6 +233,8 @@ class Store:
         name = self._name(hook, step.step)
         if name is None or not isinstance(self.state, StateDir) or self.state.fd is None:
             return None
+        if self._read(name) is not None:
+            return None  # written already (ahead of a signal to PID 1): never rewritten
         body = {"hook": hook, "step": step.name, "scope": step.once, "pid": os.getpid(),
                 "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
         try:

@@ -64,6 +64,9 @@ class AttemptContext:
     env: Mapping[str, str]  # the environment for child processes, HOOKRUN_* included
     output: Callable[[str], None]  # log one line of command output
     protected_pids: frozenset[int] = field(default_factory=frozenset)  # never signal these
+    # call right before an action that may make PID 1 exit (hookrun dies with it): the
+    # executor writes the markers and the summary first, counting the step as done (`detail`)
+    before_pid1_exit: Callable[[str], None] = lambda detail: None
     # scratch space a polling kind keeps between the re-checks of this one attempt
     # (e.g. since when a condition holds); new and empty for every attempt
     memo: dict[str, Any] = field(default_factory=dict)

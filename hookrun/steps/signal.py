@@ -47,6 +47,8 @@ def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
         return retry(f"no process matched {spec.target.describe()} "
                      "(set missing_ok = true if that is fine)")
     name = signal_name(spec.signal)
+    if any(proc.pid == 1 for proc in chosen):  # if PID 1 exits, hookrun dies with it
+        ctx.before_pid1_exit(f"sent {name} to pid 1; PID 1 exiting counts as done")
     sent, gone = [], []
     for proc in chosen:
         try:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
 import sys
+import time
 from pathlib import Path
 from subprocess import PIPE
 
 import psutil
 import pytest
-from conftest import Procs, write_config
-from runs import HOOKRUN, hook_env, read_until
+from conftest import ROOT, Procs, free_port, write_config
+from runs import HOOKRUN, hook_env, read_until, wait_gone
+
+from hookrun.targets import scan
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None,
@@ -54,3 +59,78 @@ exec = ["echo", "hi from the hook"]
     assert lines[-1].startswith("hookrun check: summary: 1 ok, 0 failed, 0 skipped")
     assert own_out == ""
     assert own_err.splitlines() == [lines[-1].rstrip("\n")]  # only what matters is echoed
+
+
+def start_nginx_as_pid1(procs: Procs, tmp_path: Path, name: str, env: dict[str, str]) -> tuple[int, Path]:
+    """nginx (master + workers, all named `name`) as PID 1 of a new PID namespace."""
+    binary = "/usr/sbin/nginx"
+    if not os.access(binary, os.X_OK):
+        pytest.skip("nginx is not installed (build/system-deps.sh installs it)")
+    prefix, port = tmp_path / "nginx", free_port()
+    for sub in ("html", "tmp", "bin"):
+        (prefix / sub).mkdir(parents=True)
+    conf = (ROOT / "demo/nginx.conf").read_text().replace("@PREFIX@", str(prefix))
+    (prefix / "nginx.conf").write_text("user root;\n" + conf.replace("@PORT@", str(port)))
+    (prefix / "bin" / name).symlink_to(binary)
+    procs.start(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", str(prefix / "bin" / name),
+                 "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")],
+                env=env)
+    for _ in range(500):  # nginx has no ready message: wait until it accepts, bounded
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.01)
+    assert (prefix / "nginx.pid").read_text().strip() == "1"
+    [master] = [p.pid for p in scan() if p.name == name and p.ppid != 0 and
+                psutil.Process(p.pid).parent().name() == "unshare"]
+    return master, prefix
+
+
+def test_quitting_nginx_as_pid1_leaves_markers_and_summary(tmp_path: Path, procs: Procs,
+                                                           unique: str) -> None:
+    """hookrun dies with the PID namespace when PID 1 exits: what must survive is written first."""
+    term = tmp_path / "termination-log"
+    env = hook_env(tmp_path)
+    master, prefix = start_nginx_as_pid1(procs, tmp_path, unique, env)
+    write_config(tmp_path, f"""
+[settings]
+termination_message = true
+termination_message_path = "{term}"
+[prestop]
+[[prestop.steps]]
+name = "note"
+once = true
+exec = ["true"]
+[[prestop.steps]]
+name = "quit"
+once = true
+signal = {{ pidfile = "{prefix / 'nginx.pid'}", signal = "QUIT" }}
+[[prestop.steps]]
+name = "wait-exit"
+wait_exit = {{ process = "{unique}" }}
+""")
+    hook = procs.start(["nsenter", f"--target={master}", "--pid", "--mount", "--", *HOOKRUN,
+                        "prestop"], env=env, stderr=PIPE)
+    code = hook.wait(timeout=30)
+    _, err = hook.communicate()
+    assert code == -signal.SIGKILL, err  # killed with everything in the namespace
+    assert "hookrun prestop quit: start: send SIGQUIT to the pid in" in err
+    lines = err.splitlines()
+    [summary] = [i for i, line in enumerate(lines) if " summary: " in line]
+    assert lines[summary].startswith("hookrun prestop: summary: 2 ok, 0 failed, 1 skipped in ")
+    assert lines[summary].endswith("; exit 0 (written ahead: PID 1 was signalled, and hookrun ends "
+                                   "when it exits)")
+    # until nginx has finished quitting, hookrun goes on: the signal's own ok, the next step
+    assert all(line.startswith(("hookrun prestop quit: ok: sent SIGQUIT to pid 1 (",
+                                "hookrun prestop wait-exit: ")) for line in lines[summary + 1:])
+    markers = sorted(p.name.split(".")[2] for p in (tmp_path / "state").glob("once.*"))
+    assert markers == ["note", "quit"]
+    assert list((tmp_path / "state").glob(".*")) == []  # no temp file
+    assert term.read_text().splitlines() == [
+        lines[summary].replace(" summary: ", " ", 1).split(" (written ahead")[0],
+        "note: ok: true exited 0",
+        "quit: ok: sent SIGQUIT to pid 1; PID 1 exiting counts as done",
+        "wait-exit: skipped: skipped: PID 1 was signalled; the container stops when it exits",
+    ]
+    assert wait_gone([p.pid for p in scan() if p.name == unique], 5.0) == []

@@ -184,3 +184,13 @@ def test_instance_keys(env: dict[str, str]) -> None:
 
 def test_settings_default_has_no_state_dir() -> None:
     assert Settings().state_dir is None
+
+
+def test_a_marker_is_written_once_and_never_rewritten(tmp_path: Path) -> None:
+    store, plan = store_for(tmp_path)
+    store.record("poststart", plan.steps[0])
+    [marker] = list((tmp_path / "state").iterdir())
+    first = marker.read_text()
+    os.utime(marker, (1, 1))
+    assert store.record("poststart", plan.steps[0]) is None
+    assert marker.read_text() == first and marker.stat().st_mtime == 1
