@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import gc
 import os
 import selectors
@@ -68,6 +69,7 @@ def run_command(
     sup: _Supervisor | None = None
     timed_out = False
     try:
+        _prctl()
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
         try:  # the forked child must not run hookrun's handlers before it has its own
             sup = _Supervisor.start(argv, env, cwd)
@@ -227,14 +229,26 @@ def _close_all_but(keep: set[int]) -> None:  # pragma: no cover - child
     os.closerange(low, os.sysconf("SC_OPEN_MAX"))
 
 
-def _become_subreaper() -> None:  # pragma: no cover - child
-    """prctl(PR_SET_CHILD_SUBREAPER): orphans below us are re-parented to us, not to init."""
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, loaded once in hookrun (not in every supervisor: that costs ~2.5 ms)."""
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+        function: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+        return function
     except (OSError, AttributeError):
-        pass  # without it, the command's own process group is still killed
+        return None
+
+
+def _become_subreaper() -> None:  # pragma: no cover - child
+    """Orphans below the supervisor are re-parented to it, not to init."""
+    prctl = _prctl()
+    if prctl is not None:  # without it, the command's own process group is still killed
+        prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def _launch_error(program: str, err: OSError) -> LaunchError:
