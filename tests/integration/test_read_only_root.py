@@ -18,7 +18,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is 
 READ_ONLY = """set -e
 for d in /run /tmp /dev/shm "$RO"; do mount --bind "$d" "$d"; mount -o remount,bind,ro "$d"; done
 mount --bind "$OUT" "$OUT"; mount -o remount,bind,rw "$OUT"
-exec "$@"
+"$@" run setup && exit 99
+echo "exit $?"
+exec "$@" markers
 """
 
 
@@ -42,9 +44,12 @@ exec = ["touch", "{out / 'plain'}"]
     env = hook_env(tmp_path, TMPDIR=str(tmp_path / "ro"), RO=str(ro), OUT=str(out))
     del env["HOOKRUN_STATE_DIR"]
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY,
-                           "sh", *HOOKRUN, "run", "setup"],
+                           "sh", *HOOKRUN],
                           env=env, text=True, capture_output=True, timeout=60, check=False)
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == 0, done.stderr
+    hook_exit, markers = done.stdout.splitlines()
+    assert hook_exit == "exit 1"
+    assert markers.startswith("hookrun: no markers: no writable state directory (")
     err = done.stderr
     assert "once-step: failed: once: nowhere to keep the marker: no writable state directory (" in err
     for path in (ro / "state", "/run/hookrun", ro / "hookrun", "/tmp/hookrun", "/dev/shm/hookrun"):
