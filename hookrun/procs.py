@@ -59,7 +59,7 @@ def run_command(
     proc = _launch(argv, env, cwd)
     assert proc.stdout is not None
     lines = _LineSplitter(on_line)
-    pidfd = open_pidfd(proc.pid)
+    pidfd = _pidfd(proc.pid)
     timed_out = False
     try:
         timed_out = not _pump_until_exit(proc, pidfd, lines, deadline, clock)
@@ -101,8 +101,7 @@ def _launch(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> sub
         raise LaunchError(126, f"cannot run {argv[0]}: {err.strerror}") from None
 
 
-def open_pidfd(pid: int) -> int | None:
-    """A pidfd, readable once the process exits; None if it is gone or pidfds are unavailable."""
+def _pidfd(pid: int) -> int | None:
     try:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):
