@@ -167,7 +167,7 @@ class _Supervisor:
         """Cut the lifeline (the supervisor kills whatever is left) and reap the supervisor."""
         for fd in (self.lifeline, self.reports, self.out):
             os.close(fd)
-        pidfd = open_pidfd(self.pid)
+        pidfd = _pidfd(self.pid)
         if pidfd is not None:  # bounded: a supervisor slow to finish is left to finish alone
             with selectors.DefaultSelector() as sel:
                 sel.register(pidfd, selectors.EVENT_READ)
@@ -266,7 +266,7 @@ class _Tree:  # pragma: no cover - lives in the supervisor
         self.leader = leader
         self.code = 128 + signal.SIGKILL
         self.leader_done = False
-        self.pidfd = open_pidfd(leader)
+        self.pidfd = _pidfd(leader)
 
     def reap(self) -> None:
         """Collect every exited child: the command, and orphans re-parented to us."""
@@ -367,8 +367,7 @@ def _parent_scan() -> Callable[[int], list[int]]:
     return lambda parent: by_parent.get(parent, [])
 
 
-def open_pidfd(pid: int) -> int | None:
-    """A pidfd, readable once the process exits; None if it is gone or pidfds are unavailable."""
+def _pidfd(pid: int) -> int | None:
     try:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):
