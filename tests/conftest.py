@@ -189,6 +189,37 @@ def listen() -> Iterator[Callable[..., Listener]]:
         listener.close()
 
 
+def nginx_argv(prefix: Path, name: str) -> tuple[list[str], int]:
+    """An nginx of a test's own (demo/nginx.conf in `prefix`, a free port, every process named
+    `name`): its command line and port. Skips the test where nginx is not installed."""
+    binary = "/usr/sbin/nginx"
+    if not os.access(binary, os.X_OK):
+        pytest.skip("nginx is not installed (build/system-deps.sh installs it)")
+    port = free_port()
+    for sub in ("html", "tmp", "bin"):
+        (prefix / sub).mkdir(parents=True, exist_ok=True)
+    conf = (ROOT / "demo/nginx.conf").read_text().replace("@PREFIX@", str(prefix))
+    conf = conf.replace("@PORT@", str(port))
+    if os.geteuid() == 0:
+        conf = "user root;\n" + conf  # workers must read the test's private temp dir
+    (prefix / "nginx.conf").write_text(conf)
+    (prefix / "bin" / name).symlink_to(binary)
+    return [str(prefix / "bin" / name), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+            "-e", str(prefix / "error.log")], port
+
+
+def wait_accepting(port: int, running: Callable[[], bool], why: Callable[[], str]) -> None:
+    """Until a connection to 127.0.0.1:port is accepted (nginx has no ready message), bounded."""
+    for _ in range(500):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert running(), why()
+            time.sleep(0.01)
+    raise AssertionError(f"nothing accepts on port {port} after 5 s: {why()}")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, free_port
+from conftest import ROOT, nginx_argv, wait_accepting
 from helpers.scripted_http import ScriptedServer
 
 from hookrun.targets import scan
@@ -37,31 +37,14 @@ class Nginx:
 
 @pytest.fixture
 def nginx(tmp_path: Path, unique: str) -> Iterator[Nginx]:
-    binary = "/usr/sbin/nginx"
-    if not os.access(binary, os.X_OK):
-        pytest.skip("nginx is not installed (build/system-deps.sh installs it)")
-    prefix, port = tmp_path / "nginx", free_port()
-    for sub in ("html/slow", "tmp", "bin"):
-        (prefix / sub).mkdir(parents=True)
+    prefix = tmp_path / "nginx"
+    argv, port = nginx_argv(prefix, unique)  # every process of this nginx is named `unique`
+    (prefix / "html/slow").mkdir()
     (prefix / "html/slow/big.bin").write_bytes(os.urandom(SIZE))
-    conf = (ROOT / "demo/nginx.conf").read_text().replace("@PREFIX@", str(prefix))
-    conf = conf.replace("@PORT@", str(port))
-    if os.geteuid() == 0:
-        conf = "user root;\n" + conf  # workers must read the test's private temp dir
-    (prefix / "nginx.conf").write_text(conf)
-    link = prefix / "bin" / unique  # every process of this nginx is named `unique`
-    link.symlink_to(binary)
-    proc = subprocess.Popen([str(link), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
-                             "-e", str(prefix / "error.log")], start_new_session=True)
+    proc = subprocess.Popen(argv, start_new_session=True)
     server = Nginx(unique, port, prefix, proc)
     try:
-        for _ in range(500):  # nginx has no ready message: wait until it accepts, bounded
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, (prefix / "error.log").read_text()
-                time.sleep(0.01)
+        wait_accepting(port, lambda: proc.poll() is None, (prefix / "error.log").read_text)
         assert (prefix / "nginx.pid").exists()
         yield server
     finally:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import sys
-import time
 from pathlib import Path
 from subprocess import PIPE
 
 import psutil
 import pytest
-from conftest import ROOT, Procs, free_port, write_config
+from conftest import Procs, nginx_argv, wait_accepting, write_config
 from runs import HOOKRUN, hook_env, read_until, wait_gone
 
 from hookrun.targets import scan
@@ -63,28 +61,13 @@ exec = ["echo", "hi from the hook"]
 
 def start_nginx_as_pid1(procs: Procs, tmp_path: Path, name: str, env: dict[str, str]) -> tuple[int, Path]:
     """nginx (master + workers, all named `name`) as PID 1 of a new PID namespace."""
-    binary = "/usr/sbin/nginx"
-    if not os.access(binary, os.X_OK):
-        pytest.skip("nginx is not installed (build/system-deps.sh installs it)")
-    prefix, port = tmp_path / "nginx", free_port()
-    for sub in ("html", "tmp", "bin"):
-        (prefix / sub).mkdir(parents=True)
-    conf = (ROOT / "demo/nginx.conf").read_text().replace("@PREFIX@", str(prefix))
-    (prefix / "nginx.conf").write_text("user root;\n" + conf.replace("@PORT@", str(port)))
-    (prefix / "bin" / name).symlink_to(binary)
-    procs.start(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", str(prefix / "bin" / name),
-                 "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")],
-                env=env)
-    for _ in range(500):  # nginx has no ready message: wait until it accepts, bounded
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.01)
+    prefix = tmp_path / "nginx"
+    argv, port = nginx_argv(prefix, name)
+    app = procs.start(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", *argv], env=env)
+    wait_accepting(port, lambda: app.poll() is None, (prefix / "error.log").read_text)
     assert (prefix / "nginx.pid").read_text().strip() == "1"
-    [master] = [p.pid for p in scan() if p.name == name and p.ppid != 0 and
-                psutil.Process(p.pid).parent().name() == "unshare"]
-    return master, prefix
+    [master] = psutil.Process(app.pid).children()
+    return master.pid, prefix
 
 
 def test_quitting_nginx_as_pid1_leaves_markers_and_summary(tmp_path: Path, procs: Procs,
