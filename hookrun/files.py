@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 
 TEMP_SUFFIX = ".hookrun-tmp"
 
@@ -15,7 +14,7 @@ def atomic_write_at(dir_fd: int, name: str, data: bytes, mode: int) -> None:
     The temp file has an unpredictable name and is created exclusively, never through a
     symlink; the rename replaces a symlink at `name` instead of following it.
     """
-    temp = f".{name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+    temp = f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
     fd = os.open(temp, flags, 0o600, dir_fd=dir_fd)
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import stat
@@ -131,7 +130,8 @@ def _check_dir(fd: int, path: str) -> None:
 
 @dataclass(frozen=True)
 class Keys:
-    """Instance keys per scope, or why a scope cannot be keyed here."""
+    """What identifies this instance per scope ("BOOT_ID/PID1_START", POD_UID), or why a
+    scope cannot be identified here. Marker names carry a hash of it."""
 
     container: str | None
     pod: str | None
@@ -145,8 +145,10 @@ class Keys:
         return self.container_problem if scope == "container" else self.pod_problem
 
 
-def _short_hash(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+def _digest(text: str, length: int) -> str:
+    import hashlib  # only when a `once` step is looked at: it costs start-up time
+
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 def instance_keys(env: Mapping[str, str]) -> Keys:
@@ -163,13 +165,12 @@ def instance_keys(env: Mapping[str, str]) -> Keys:
         container_problem = (f'once = "container" cannot tell this container instance apart: '
                              f"cannot read {unreadable}")
     else:
-        container = _short_hash("container", boot_id, str(pid1_start))
+        container = f"{boot_id}/{pid1_start}"
     pod_uid = env.get("POD_UID", "").strip()
     pod_problem = None if pod_uid else (
         'once = "pod" needs the POD_UID environment variable: set it from the downward API '
         "(env POD_UID, valueFrom.fieldRef.fieldPath: metadata.uid; `hookrun manifest` adds it)")
-    return Keys(container, _short_hash("pod", pod_uid) if pod_uid else None,
-                container_problem or "", pod_problem or "")
+    return Keys(container, pod_uid or None, container_problem or "", pod_problem or "")
 
 
 def definition_hash(hook: str, step: Step) -> str:
@@ -177,11 +178,17 @@ def definition_hash(hook: str, step: Step) -> str:
     definition = [hook, step.name, step.action, step.raw, step.timeout, step.attempt_timeout,
                   step.retries, step.retry_delay, step.backoff, step.max_retry_delay,
                   step.on_failure, step.once, step.always]
-    return hashlib.sha256(json.dumps(definition, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return _digest(json.dumps(definition, sort_keys=True, default=str), 12)
 
 
-def marker_name(hook: str, step: Step, key: str) -> str:
-    return f"{PREFIX}{hook}.{step.name}.{step.once}.{key}.{definition_hash(hook, step)}"
+def instance_hash(scope: str, identity: str) -> str:
+    return _digest(f"{scope}\0{identity}", 16)
+
+
+def marker_name(hook: str, step: Step, identity: str) -> str:
+    assert step.once is not None
+    return (f"{PREFIX}{hook}.{step.name}.{step.once}.{instance_hash(step.once, identity)}."
+            f"{definition_hash(hook, step)}")
 
 
 # --- the store ------------------------------------------------------------------------------
@@ -292,7 +299,9 @@ class Store:
             if record is None:
                 continue
             written = record.get("time")
-            found.append(Marker(entry.name, hook, step, scope, key == self.keys.key(scope),
+            identity = self.keys.key(scope)
+            current = identity is not None and key == instance_hash(scope, identity)
+            found.append(Marker(entry.name, hook, step, scope, current,
                                 written if isinstance(written, str) else ""))
         return found
 

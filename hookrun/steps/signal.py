@@ -47,7 +47,7 @@ def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
         return retry(f"no process matched {spec.target.describe()} "
                      "(set missing_ok = true if that is fine)")
     name = signal_name(spec.signal)
-    if any(proc.pid == 1 for proc in chosen):  # if PID 1 exits, hookrun dies with it
+    if any(proc.pid == 1 for proc in chosen) and _may_signal(1):  # hookrun dies with PID 1
         ctx.before_pid1_exit(f"sent {name} to pid 1; PID 1 exiting counts as done")
     sent, gone = [], []
     for proc in chosen:
@@ -63,6 +63,14 @@ def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
         return ok(f"{_listed(gone)} exited before {name} could be sent")
     tail = f"; {_listed(gone)} already gone" if gone else ""
     return ok(f"sent {name} to {_listed(sent)}{tail}")
+
+
+def _may_signal(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
 
 
 def _listed(labels: list[str]) -> str:

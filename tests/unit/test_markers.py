@@ -177,7 +177,9 @@ def test_list_and_clear_only_touch_this_instance(tmp_path: Path) -> None:
 @pytest.mark.parametrize("env", [{}, {"POD_UID": "  "}])
 def test_instance_keys(env: dict[str, str]) -> None:
     keys = instance_keys(env)
-    assert keys.container is not None and len(keys.container) == 16
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert keys.container is not None and keys.container.startswith(boot_id + "/")
+    assert keys.container.split("/")[1].isdigit()
     assert keys.container == instance_keys({}).container  # same PID 1, same boot
     assert keys.pod is None and "POD_UID" in keys.problem("pod")
 
