@@ -27,6 +27,8 @@ def take_lock(store: Store, hook: str, until: float, clock: Clock, protected: fr
         message = state.message() if isinstance(state, NoStateDir) else "no state directory"
         note("warning", f"{message}; running without the {hook} lock, `once` steps will fail")
         return None
+    if state.tried:
+        note("warning", f"using the state directory {state.path}; passed over: " + "; ".join(state.tried))
     instance = store.keys.container or "-"
     if hook == "prestop":
         holder = cancel_holder(state.fd, "poststart", instance, protected)
