@@ -16,10 +16,18 @@ from hookrun import __version__
 from hookrun.config import DEFAULT_PATH, Config, load
 from hookrun.deadline import MonotonicClock, process_age
 from hookrun.executor import Interrupted, Runtime, execute
-from hookrun.log import Logger, open_target
+from hookrun.guard import take_lock
+from hookrun.log import Logger, open_target, write_termination_message
+from hookrun.markers import StateDir, Store, instance_keys, open_state_dir
 from hookrun.plan import Plan, build_plan
 from hookrun.procs import child_base_env
-from hookrun.render import render_plan, render_problems, summary_message
+from hookrun.render import (
+    render_markers,
+    render_plan,
+    render_problems,
+    summary_message,
+    termination_message,
+)
 from hookrun.report import Event, Report
 from hookrun.schema import ConfigError, Problem
 from hookrun.values import ValueProblem, parse_duration
@@ -122,13 +130,13 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
     return replace(config, settings=settings)
 
 
-def hook_plan(config: Config, hook: str) -> Plan:
+def hook_plan(config: Config, hook: str, done: Mapping[str, str] | None = None) -> Plan:
     if hook not in config.hooks:
         defined = ", ".join(sorted(config.hooks)) or "none"
         raise ConfigError(config.path, [Problem("", None, f'no hook "{hook}" in this config '
                                                 f"(hooks defined: {defined})")])
     try:
-        return build_plan(config, hook)
+        return build_plan(config, hook, done)
     except ConfigError as err:
         raise ConfigError(config.path, err.problems) from None
 
@@ -136,22 +144,49 @@ def hook_plan(config: Config, hook: str) -> Plan:
 def cmd_hook(args: argparse.Namespace, hook: str, env: Mapping[str, str], started: float) -> int:
     config = load_config(args, env)
     plan = hook_plan(config, hook)
-    if getattr(args, "dry_run", False) or args.command == "plan":
-        print_plan(plan, args.format)
+    dry = getattr(args, "dry_run", False) or args.command == "plan"
+    settings = config.settings
+    store = Store(open_state_dir(settings.state_dir, env, create=not dry), instance_keys(env))
+    if dry:
+        print_plan(hook_plan(config, hook, store.done(plan)), args.format)
         return EXIT_OK
-    stream, _ = open_target(config.settings.log_target)
+    stream, _ = open_target(settings.log_target)
     verbosity = (getattr(args, "verbose", 0) or 0) - (getattr(args, "quiet", 0) or 0)
-    logger = Logger(stream, config.settings.log_format, verbosity, echo=sys.stderr)
+    logger = Logger(stream, settings.log_format, verbosity, echo=sys.stderr)
     clock = MonotonicClock()
-    runtime = Runtime(clock=clock, emit=logger, env=child_base_env(env), started_at=started,
-                      protected_pids=frozenset({os.getpid(), os.getppid()}))
-    report = execute(plan, runtime)
-    code = exit_code(report)
-    now = clock.now()
-    logger(Event(time.time(), "error" if code else "info", hook, None, "summary", None,
-                 int((now - started) * 1000), int(max(0.0, started + plan.budget_s - now) * 1000),
-                 summary_message(report, code)))
-    return code
+
+    def note(level: str, event: str, message: str) -> None:
+        now = clock.now()
+        logger(Event(time.time(), level, hook, None, event, None, int((now - started) * 1000),
+                     int(max(0.0, started + plan.budget_s - now) * 1000), message))
+
+    def conclude(report: Report, ahead: bool = False) -> int:
+        """The summary event (and prestop's termination message); the exit code."""
+        code = exit_code(report)
+        summary = summary_message(report, code)
+        if hook == "prestop" and settings.termination_message:
+            problem = write_termination_message(settings.termination_message_path,
+                                                termination_message(report, code))
+            summary += f"; {problem}" if problem else ""
+        if ahead:
+            summary += " (written ahead: PID 1 was signalled, and hookrun ends when it exits)"
+        note("error" if code else "info", "summary", summary)
+        return code
+
+    protected = frozenset({os.getpid(), os.getppid()})
+    lock = take_lock(store, hook, started + plan.budget_s, clock, protected,
+                     lambda level, message: note(level, "start", message))
+    try:
+        plan = hook_plan(config, hook, store.done(plan))  # markers again, now under the lock
+        runtime = Runtime(clock=clock, emit=logger, env=child_base_env(env), started_at=started,
+                          protected_pids=protected, check_step=store.refusal,
+                          on_step_ok=lambda step: store.record(hook, step),
+                          on_final=lambda report: conclude(report, ahead=True))
+        report = execute(plan, runtime)
+    finally:
+        if lock is not None:
+            os.close(lock)
+    return conclude(report)
 
 
 def print_plan(plan: Plan, fmt: str) -> None:
@@ -189,6 +224,18 @@ def cmd_version() -> int:
     except ImportError:
         variant = "python"
     print(f"hookrun {__version__} ({variant}, Python {sys.version.split()[0]})")
+    return EXIT_OK
+
+
+def cmd_markers(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    config = load_config(args, env)
+    state = open_state_dir(config.settings.state_dir, env, create=False)
+    if not isinstance(state, StateDir):
+        print(f"hookrun: no markers: {state.message()}")
+        return EXIT_OK
+    store = Store(state, instance_keys(env))
+    removed = store.clear() if args.clear else None
+    print(render_markers(state.path, store.markers(), removed))
     return EXIT_OK
 
 
@@ -257,4 +304,6 @@ def dispatch(args: argparse.Namespace, env: Mapping[str, str], started: float) -
         return cmd_validate(args, env)
     if command == "version":
         return cmd_version()
+    if command == "markers":
+        return cmd_markers(args, env)
     return cmd_later(command, args, env)

@@ -46,7 +46,7 @@ def process_age() -> float:
     its start time counts.
     """
     pid = _bundle_root_pid()
-    started = _start_ticks(pid)
+    started = start_ticks(pid)
     if started is None:
         return 0.0
     ticks = os.sysconf("SC_CLK_TCK")
@@ -68,7 +68,7 @@ def _bundle_root_pid() -> int:
     return pid
 
 
-def _start_ticks(pid: int) -> int | None:
+def start_ticks(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()

@@ -52,7 +52,14 @@ class Runtime:
     wait: Callable[[float, tuple[int, ...]], None] = real_wait
     random: Callable[[], float] = random.random
     protected_pids: frozenset[int] = field(default_factory=frozenset)
-    on_step_ok: Callable[[PlannedStep], None] = lambda step: None  # e.g. write a `once` marker
+    # after a step succeeded, before its ok event (e.g. write a `once` marker): a problem or None
+    on_step_ok: Callable[[PlannedStep], str | None] = lambda step: None
+    # a reason the step must not run (it then fails without running), e.g. a `once` step
+    # with nowhere to keep its marker
+    check_step: Callable[[PlannedStep], str | None] = lambda step: None
+    # a complete report written ahead, before a step signals PID 1: if PID 1 exits, the
+    # kernel kills every process of its PID namespace, hookrun included
+    on_final: Callable[[Report], object] = lambda report: None
 
 
 def execute(plan: Plan, rt: Runtime) -> Report:
@@ -65,6 +72,7 @@ class _Run:
     def __init__(self, plan: Plan, rt: Runtime, deadline: Deadline, kinds: Mapping[str, Kind]):
         self.plan, self.rt, self.deadline, self.kinds = plan, rt, deadline, kinds
         self.results: list[StepResult] = []
+        self.aborted_by: str | None = None
 
     # --- events ---------------------------------------------------------------
     def emit(self, step: str | None, event: str, message: str, attempt: int | None = None,
@@ -82,31 +90,42 @@ class _Run:
 
     # --- the hook ---------------------------------------------------------------
     def all(self) -> Report:
-        aborted_by: str | None = None
         interrupted: int | None = None
         for ps in self.plan.steps:
             if interrupted is not None:
                 self.skip(ps, "hookrun was interrupted")
             elif ps.skip_reason:
                 self.skip(ps, ps.skip_reason, done=True)
-            elif aborted_by is not None and not ps.always:
-                self.skip(ps, f"the hook was aborted after {aborted_by} failed")
+            elif self.aborted_by is not None and not ps.always:
+                self.skip(ps, f"the hook was aborted after {self.aborted_by} failed")
             elif self.deadline.passed(self.rt.clock.now()):
                 self.skip(ps, "no budget left", cut=True)
             else:
+                refusal = self.rt.check_step(ps)
                 try:
-                    result = self.step(ps)
+                    result = self.failed(ps, 0, 0.0, refusal) if refusal else self.step(ps)
                 except Interrupted as signal:
                     interrupted = signal.signum
                     result = self.cancelled(ps, "hookrun was interrupted")
                 self.results.append(result)
-                if result.status == "ok":
-                    self.rt.on_step_ok(ps)
-                elif result.on_failure == "abort" and aborted_by is None:
-                    aborted_by = ps.name
+                if result.status != "ok" and result.on_failure == "abort" and self.aborted_by is None:
+                    self.aborted_by = ps.name
         used = self.rt.clock.now() - self.rt.started_at
         return Report(self.plan.hook, self.plan.budget_s, used, tuple(self.results),
-                      aborted_by, interrupted)
+                      self.aborted_by, interrupted)
+
+    def before_pid1_exit(self, ps: PlannedStep, attempt: int, began: float, detail: str) -> None:
+        """Write now what must survive PID 1's exit: this step counts as done (marker
+        included), the steps after it cannot run. If PID 1 lives on, the run simply goes on."""
+        problem = self.rt.on_step_ok(ps)
+        now = self.rt.clock.now()
+        done = StepResult(ps.name, "ok", attempt, now - began,
+                          detail + (f"; but {problem}" if problem else ""), ps.on_failure)
+        rest = tuple(StepResult(later.name, "skipped", 0, 0.0, "PID 1 was signalled; the "
+                                "container stops when it exits", later.on_failure)
+                     for later in self.plan.steps[ps.index:])
+        self.rt.on_final(Report(self.plan.hook, self.plan.budget_s, now - self.rt.started_at,
+                                (*self.results, done, *rest), self.aborted_by))
 
     def cancelled(self, ps: PlannedStep, message: str) -> StepResult:
         self.emit(ps.name, "cancelled", message, level="warning")
@@ -125,10 +144,13 @@ class _Run:
             attempt += 1
             now = clock.now()
             attempt_deadline = step_deadline.within(ps.attempt_timeout_s, "attempt", now)
-            outcome = self.attempt(kind, ps, attempt, attempt_deadline)
+            outcome = self.attempt(kind, ps, attempt, attempt_deadline, began)
             spent = clock.now() - began
             if outcome.status == "ok":
-                self.emit(ps.name, "ok", f"{outcome.detail} in {fmt(spent)}", attempt)
+                problem = self.rt.on_step_ok(ps)
+                self.emit(ps.name, "ok", f"{outcome.detail} in {fmt(spent)}" +
+                          (f"; but {problem}" if problem else ""), attempt,
+                          level="warning" if problem else "info")
                 return StepResult(ps.name, "ok", attempt, spent, outcome.detail, ps.on_failure)
             if outcome.status == "fail":
                 return self.failed(ps, attempt, spent, outcome.detail + " (not retried)")
@@ -170,7 +192,8 @@ class _Run:
         return StepResult(ps.name, "timeout", attempt, spent, message, ps.on_failure,
                           cut_by_hook=source == "hook")
 
-    def attempt(self, kind: Kind, ps: PlannedStep, number: int, deadline: Deadline) -> Outcome:
+    def attempt(self, kind: Kind, ps: PlannedStep, number: int, deadline: Deadline,
+                began: float) -> Outcome:
         """One attempt; a polling kind is re-checked until it holds or the deadline passes."""
         clock = self.rt.clock
         env = self.child_env(ps)
@@ -181,6 +204,7 @@ class _Run:
             hook=self.plan.hook, step=ps.name, deadline=deadline.at, clock=clock, env=env,
             output=lambda line: self.emit(ps.name, "output", line, number),
             protected_pids=self.rt.protected_pids,
+            before_pid1_exit=lambda detail: self.before_pid1_exit(ps, number, began, detail),
         )
         while True:
             outcome = kind.attempt(spec, ctx)
@@ -194,6 +218,8 @@ class _Run:
             finally:
                 for fd in outcome.wake_fds:  # handed over by the step: ours to close
                     os.close(fd)
+            if deadline.passed(clock.now()):  # waited up to the deadline: no time for a check
+                return timeout_outcome(outcome.detail)
 
     def child_env(self, ps: PlannedStep) -> dict[str, str]:
         now = self.rt.clock.now()

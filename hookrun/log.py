@@ -92,3 +92,18 @@ class Logger:
             stream.flush()
         except (OSError, ValueError):
             pass
+
+
+def write_termination_message(path: str, text: str) -> str | None:
+    """Replace the termination message file's content (SPEC §5); a problem, or None."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as err:
+        return f"cannot write the termination message to {path}: {err.strerror}"
+    try:
+        os.write(fd, text.encode())
+    except OSError as err:
+        return f"cannot write the termination message to {path}: {err.strerror}"
+    finally:
+        os.close(fd)
+    return None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from hookrun.markers import Marker
 from hookrun.plan import Plan
 from hookrun.report import Report
 from hookrun.schema import ConfigError
@@ -55,3 +58,35 @@ def summary_message(report: Report, code: int) -> str:
     elif report.aborted_by:
         text += f" (aborted after {report.aborted_by} failed)"
     return text
+
+
+TERMINATION_LIMIT = 4096  # bytes the kubelet keeps of /dev/termination-log
+
+
+def termination_message(report: Report, code: int, limit: int = TERMINATION_LIMIT) -> str:
+    """The summary and one line per step, cut (UTF-8 safe) to `limit` bytes."""
+    lines = [f"hookrun {report.hook}: {summary_message(report, code)}"]
+    lines += [f"{s.name}: {s.status}: {s.detail}" for s in report.steps]
+    data = ("\n".join(lines) + "\n").encode()
+    if len(data) <= limit:
+        return data.decode()
+    tail = "\n[cut to 4 KiB]\n"
+    return data[:limit - len(tail)].decode("utf-8", "ignore") + tail
+
+
+def render_markers(path: str, markers: Sequence[Marker], removed: int | None) -> str:
+    """`hookrun markers`: this container's and pod's markers; what --clear removed."""
+    lines = [] if removed is None else [f"removed {removed} marker(s) from {path}"]
+    current = [m for m in markers if m.current]
+    if current:
+        lines.append(f"markers in {path}:")
+        rows = [(m.hook, m.step, f"once={m.scope}", f"written {m.written or '?'}") for m in current]
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines += ["  " + "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)),
+                                    row[3]]) for row in rows]
+    elif removed is None:
+        lines.append(f"no markers of this container instance or pod in {path}")
+    others = len(markers) - len(current)
+    if others:
+        lines.append(f"{others} marker(s) of earlier container instances or other pods (not used here)")
+    return "\n".join(lines)

@@ -64,6 +64,12 @@ class AttemptContext:
     env: Mapping[str, str]  # the environment for child processes, HOOKRUN_* included
     output: Callable[[str], None]  # log one line of command output
     protected_pids: frozenset[int] = field(default_factory=frozenset)  # never signal these
+    # call right before an action that may make PID 1 exit (hookrun dies with it): the
+    # executor writes the markers and the summary first, counting the step as done (`detail`)
+    before_pid1_exit: Callable[[str], None] = lambda detail: None
+    # scratch space a polling kind keeps between the re-checks of this one attempt
+    # (e.g. since when a condition holds); new and empty for every attempt
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def left(self) -> float:
         return max(0.0, self.deadline - self.clock.now())
@@ -105,8 +111,9 @@ ACTIONS = (
 
 
 def registry() -> Mapping[str, Kind]:
+    from hookrun.steps import drain, http, signal, sleep, tcp, wait_exit, wait_file, write
     from hookrun.steps import exec as exec_
-    from hookrun.steps import sleep, wait_file, write
 
     kinds = [exec_.EXEC, exec_.SHELL, sleep.SLEEP, write.WRITE, wait_file.WAIT_FILE]
+    kinds += [http.HTTP, tcp.TCP, signal.SIGNAL, wait_exit.WAIT_EXIT, drain.DRAIN]
     return {kind.name: kind for kind in kinds}

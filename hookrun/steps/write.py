@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 from dataclasses import dataclass
 
+from hookrun.files import atomic_write_at, open_dir
 from hookrun.schema import as_bool, as_nonempty_str, as_str
 from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, fail, ok, retry
 from hookrun.values import ValueProblem
@@ -84,23 +84,13 @@ def _append(spec: Write) -> None:
 def atomic_write(path: str, data: bytes, mode: int | None = None) -> None:
     """Write a whole file so that readers see the old content or the new, never a part."""
     directory = os.path.dirname(os.path.abspath(path))
-    temp = os.path.join(directory, f".{os.path.basename(path)}.hookrun-{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    if mode is None:
+        mode = _existing_mode(path, 0o644)
+    dir_fd = open_dir(directory)
     try:
-        try:
-            while data:
-                data = data[os.write(fd, data):]
-            if mode is None:
-                mode = _existing_mode(path, 0o644)
-            os.fchmod(fd, mode)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except BaseException:
-        _remove(temp)
-        raise
-    _fsync_dir(directory)
+        atomic_write_at(dir_fd, os.path.basename(path), data, mode)
+    finally:
+        os.close(dir_fd)
 
 
 def _existing_mode(path: str, default: int) -> int:
@@ -108,24 +98,6 @@ def _existing_mode(path: str, default: int) -> int:
         return os.stat(path).st_mode & 0o7777
     except OSError:
         return default
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 WRITE = Kind("write", parse, describe, attempt, duration=lambda spec: 0.0)

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+from conftest import Result, hookrun_argv
 
-from tests.conftest import Run, hookrun_argv
-
-Hookrun = Callable[..., Run]
+Hookrun = Callable[..., Result]
 Config = Callable[[str], Path]
 
 
