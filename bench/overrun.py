@@ -139,6 +139,8 @@ def cases(servers: dict[str, SilentServer], never: str, drain_port: int) -> list
 
 
 def main() -> int:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        os.environ.pop(name, None)  # the cases' traffic stays on loopback
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()

@@ -22,6 +22,9 @@ from helpers.servers import Listener, ScriptedServer
 
 HELPERS = Path(__file__).parent / "helpers"
 ROOT = Path(__file__).parent.parent
+# hookrun's http step honours proxy variables like curl; test traffic stays on loopback
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    os.environ.pop(_name, None)
 
 
 @dataclass

@@ -235,7 +235,7 @@ def _request(http: Http, seconds: float) -> Answer:
 
     try:
         with httpx.Client(timeout=httpx.Timeout(max(seconds, 0.001)), verify=_tls(http),
-                          follow_redirects=http.follow_redirects, trust_env=False) as client, \
+                          follow_redirects=http.follow_redirects) as client, \
                 client.stream(http.method, http.url, headers=_headers(http), content=http.body) as r:
             return Answer(r.status_code, r.reason_phrase, r.headers.get("retry-after"),
                           r.headers.get("location"))
