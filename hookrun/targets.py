@@ -49,6 +49,12 @@ class Found:
     problem: str | None = None  # the target cannot be resolved (bad pidfile, protected pid)
 
 
+def listed(labels: list[str]) -> str:
+    """"pid 12 (nginx)" or "3 processes: pids 12 (nginx), 13 (nginx), 14 (nginx)"."""
+    shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
+    return f"pid {shown}" if len(labels) == 1 else f"{len(labels)} processes: pids {shown}"
+
+
 def parse_target(f: Fields) -> Target | None:
     """Exactly one of the target keys from the table being read by `f`."""
     given = [key for key in TARGET_KEYS if f.has(key)]
