@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, nginx_argv, wait_accepting
-from helpers.scripted_http import ScriptedServer
+from helpers.servers import ScriptedServer
 
 from hookrun.targets import scan
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -73,16 +74,22 @@ signal = {{ pidfile = "{tmp_path}/none.pid" }}
 
 
 def test_never_targets_itself_or_its_ancestors(tmp_path: Path) -> None:
+    # the pattern names this test's own config file: it matches this hookrun and nothing else
+    own = re.escape(str(tmp_path / "hookrun.toml"))
     config = write_config(tmp_path, hook(f'''
 [[run.steps]]
 name = "self"
-signal = {{ cmdline = "-m hookrun --config", signal = "KILL", missing_ok = true }}
+signal = {{ cmdline = '-m hookrun --config {own}', signal = "KILL", missing_ok = true }}
 [[run.steps]]
 name = "parent"
 signal = {{ pid = {os.getpid()}, signal = "KILL" }}
 [[run.steps]]
 name = "wait-self"
-wait_exit = {{ cmdline = "-m hookrun --config" }}
+wait_exit = {{ cmdline = '-m hookrun --config {own}' }}
+timeout = "2s"
+[[run.steps]]
+name = "kernel-threads"
+wait_exit = {{ cmdline = "kworker|kthreadd|ksoftirqd" }}
 timeout = "2s"
 [[run.steps]]
 name = "after"
@@ -93,6 +100,7 @@ sleep = "1ms"
     assert "self: ok: no process matched" in result.out
     assert f"parent: failed: pid {os.getpid()} is hookrun itself, one of its ancestors" in result.out
     assert "wait-self: ok: no process matched" in result.out
+    assert "kernel-threads: ok: no process matched" in result.out  # never targets
     assert "after: ok" in result.out
 
 
