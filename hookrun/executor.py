@@ -153,7 +153,8 @@ class _Run:
                           level="warning" if problem else "info")
                 return StepResult(ps.name, "ok", attempt, spent, outcome.detail, ps.on_failure)
             if outcome.status == "fail":
-                return self.failed(ps, attempt, spent, outcome.detail + " (not retried)")
+                why = f": {outcome.why}" if outcome.why else ""
+                return self.failed(ps, attempt, spent, f"{outcome.detail} (not retried{why})")
             now = clock.now()
             if outcome.status == "timeout" and attempt_deadline.source != "attempt":
                 return self.timed_out(ps, attempt, spent, outcome.detail, attempt_deadline.source)

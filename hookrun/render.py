@@ -45,8 +45,12 @@ def render_plan(plan: Plan) -> str:
 
 
 def summary_message(report: Report, code: int) -> str:
-    parts = [f"{report.count('ok')} ok", f"{report.count('failed', 'timeout')} failed",
-             f"{report.count('skipped')} skipped"]
+    failed = [s for s in report.steps if s.status in ("failed", "timeout")]
+    ignored = sum(1 for s in failed if s.on_failure == "ignore")
+    parts = [f"{report.count('ok')} ok", f"{len(failed) - ignored} failed"]
+    if ignored:
+        parts.append(f"{ignored} failed but ignored")
+    parts.append(f"{report.count('skipped')} skipped")
     if report.count("cancelled"):
         parts.append(f"{report.count('cancelled')} cancelled")
     text = (f"{', '.join(parts)} in {fmt(report.used_s)} of {fmt(report.budget_s)} budget; "

@@ -31,6 +31,7 @@ class Outcome:
     detail: str
     retry_after: float | None = None
     wake_fds: tuple[int, ...] = ()
+    why: str = ""  # for fail: why it is not retried and what to check
 
 
 def ok(detail: str) -> Outcome:
@@ -45,8 +46,8 @@ def retry(detail: str, retry_after: float | None = None) -> Outcome:
     return Outcome("retry", detail, retry_after=retry_after)
 
 
-def fail(detail: str) -> Outcome:
-    return Outcome("fail", detail)
+def fail(detail: str, why: str = "") -> Outcome:
+    return Outcome("fail", detail, why=why)
 
 
 def timeout(detail: str) -> Outcome:

@@ -188,7 +188,7 @@ def _judge(http: Http, target: str, answer: Answer) -> Outcome:
         wait = retry_after_seconds(answer.retry_after, time.time())
         note = f" (Retry-After {format_duration(wait)})" if wait is not None else ""
         return retry(said + note, retry_after=wait)
-    return fail(_scrub(f"{said} ({_hint(http, answer)})", http))
+    return fail(_scrub(said, http), why=_scrub(_hint(http, answer), http))
 
 
 def _hint(http: Http, answer: Answer) -> str:

@@ -53,8 +53,8 @@ def test_client_error_fails_at_once_naming_method_status_url(tmp_path: Path, htt
     result = run_hookrun(config, "run", "run")
     assert result.code == 1, result.out
     assert len(server.requests) == 1
-    assert (f"call: failed: HTTP 404 from POST {server.url}/drain (client error; check the url) "
-            "(not retried)") in result.out
+    assert (f"call: failed: HTTP 404 from POST {server.url}/drain "
+            "(not retried: client error; check the url)") in result.out
 
 
 def test_expected_status_and_redirects(tmp_path: Path, http_server: Start) -> None:
@@ -76,8 +76,8 @@ http = {{ url = "{moved.url}/old", follow_redirects = true }}
     result = run_hookrun(config, "run", "run")
     assert result.code == 1, result.out
     assert "gone-is-fine: ok: HTTP 200" in result.out
-    assert (f"no-follow: failed: HTTP 302 from GET {moved.url}/old (redirect to {final.url}/here; "
-            "set follow_redirects = true or use the final url)") in result.out
+    assert (f"no-follow: failed: HTTP 302 from GET {moved.url}/old (not retried: redirect to "
+            f"{final.url}/here; set follow_redirects = true or use the final url)") in result.out
     assert f"follow: ok: HTTP 200 from GET {moved.url}/old" in result.out
     assert [r.path for r in final.requests] == ["/x", "/here"]
 
