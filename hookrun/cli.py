@@ -86,7 +86,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER, help="[OPTIONS]")
     p = sub.add_parser("markers", parents=[common], help="list or clear idempotency markers")
     p.add_argument("--clear", action="store_true")
-    sub.add_parser("version", parents=[common], help="print the version")
+    p = sub.add_parser("version", parents=[common], help="print the version")
+    p.add_argument("--check", action="store_true",
+                   help="also prove that every bundled module and dependency works")
     return top
 
 
@@ -182,14 +184,21 @@ def cmd_validate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
-def cmd_version() -> int:
+def cmd_version(check: bool) -> int:
     try:
         from hookrun import _build  # type: ignore[attr-defined]  # written by build/
-        variant = str(_build.VARIANT)
+        variant = f"{_build.VARIANT}, {_build.COMMIT}" if _build.COMMIT else str(_build.VARIANT)
     except ImportError:
         variant = "python"
     print(f"hookrun {__version__} ({variant}, Python {sys.version.split()[0]})")
-    return EXIT_OK
+    if not check:
+        return EXIT_OK
+    from hookrun import selfcheck
+
+    results = selfcheck.run()
+    for result in results:
+        print(f"  {'ok  ' if result.ok else 'FAIL'} {result.name}: {result.detail}")
+    return EXIT_OK if all(result.ok for result in results) else EXIT_INTERNAL
 
 
 def cmd_later(name: str, args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -256,5 +265,5 @@ def dispatch(args: argparse.Namespace, env: Mapping[str, str], started: float) -
     if command == "validate":
         return cmd_validate(args, env)
     if command == "version":
-        return cmd_version()
+        return cmd_version(args.check)
     return cmd_later(command, args, env)
