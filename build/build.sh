@@ -54,6 +54,7 @@ mkdir -p "$out/static"
 mv "$out/hookrun-static-inner" "$out/static/hookrun"
 say "staticx"
 PATH="$venv/bin:$PATH" staticx --no-compress "$out/static/hookrun" "$out/hookrun-static"
+chmod 0755 "$out/hookrun-static"  # staticx leaves its temporary file's 0700
 rm -rf "$out/static"
 
 # --- publish -------------------------------------------------------------------------------------
