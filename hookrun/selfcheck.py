@@ -2,8 +2,8 @@
 
 A frozen build only contains the modules its analysis found; a missing one surfaces at pod
 termination. These checks import every hookrun module and use each optional dependency for
-real: TOML parsing, psutil on this process, and an HTTP request with TLS set up (CA bundle
-loaded) to a one-shot server on 127.0.0.1.
+real: TOML parsing, psutil on this process, and one attempt of the http step (httpx with its
+TLS context and CA bundle) against a one-shot server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import pkgutil
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from hookrun.schema import Problem
 
 
 @dataclass(frozen=True)
@@ -67,23 +68,34 @@ def check_psutil() -> str:
 
 
 def check_http() -> str:
+    """One attempt of the real http step (httpx, TLS context with the CA bundle, json body)."""
     import httpx
 
+    from hookrun.deadline import MonotonicClock
+    from hookrun.steps import AttemptContext, Where, registry
+
+    kind = registry()["http"]
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         server.settimeout(5.0)
-        port = server.getsockname()[1]
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/selfcheck"
         thread = threading.Thread(target=_answer_once, args=(server,), daemon=True)
         thread.start()
-        started = time.monotonic()
-        with httpx.Client(timeout=5.0) as client:  # verify=True: loads the CA bundle
-            status = client.get(f"http://127.0.0.1:{port}/selfcheck").status_code
+        problems: list[Problem] = []
+        spec = kind.parse({"url": url, "method": "POST", "json": {"check": 1}},
+                          Where("selfcheck", "http", problems))
+        if spec is None:
+            raise AssertionError("; ".join(problem.message for problem in problems))
+        clock = MonotonicClock()
+        started = clock.now()
+        outcome = kind.attempt(spec, AttemptContext("selfcheck", "http", started + 5.0, clock, {},
+                                                    lambda line: None))
         thread.join(5.0)
-    if status != 204:
-        raise AssertionError(f"expected HTTP 204, got {status}")
-    return (f"httpx {httpx.__version__}: TLS context ready, GET 127.0.0.1 -> 204 "
-            f"in {(time.monotonic() - started) * 1000:.0f} ms")
+    if outcome.status != "ok":
+        raise AssertionError(f"{outcome.status}: {outcome.detail}")
+    return (f"httpx {httpx.__version__}: http step POST 127.0.0.1 -> {outcome.detail} "
+            f"in {(clock.now() - started) * 1000:.0f} ms")
 
 
 def _answer_once(server: socket.socket) -> None:

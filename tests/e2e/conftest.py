@@ -121,7 +121,8 @@ timeout = "10s"
 
 @pytest.fixture(scope="session")
 def nginx_root(dist: Path, tools: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return nginx_rootfs(tmp_path_factory.mktemp("nginx-root"), dist, tools, CONFIGS)
+    shipped = {"nginx.toml": (ROOT / "config" / "nginx.toml").read_text()}  # as users get it
+    return nginx_rootfs(tmp_path_factory.mktemp("nginx-root"), dist, tools, {**CONFIGS, **shipped})
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,7 @@ http {
     server {
         listen 127.0.0.1:8080;
         location / { return 200 "ok\\n"; }
+        location /deregister { return 204; }
     }
 }
 """

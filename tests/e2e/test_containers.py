@@ -103,6 +103,31 @@ def test_nginx_prestop_quits_nginx(variant: str, start: Start, engine: Engine,
     assert result.seconds < 15, result
 
 
+NGINX_ENV = (PATH_ENV, "TMPDIR=/tmp", "NGINX_PORT=8080", "NGINX_PIDFILE=/run/nginx.pid",
+             "DEREGISTER_URL=http://127.0.0.1:8080/deregister", "ENDPOINT_GRACE=200ms",
+             "HOOKRUN_LOG_FORMAT=json")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_shipped_nginx_config(variant: str, start: Start, engine: Engine, nginx_root: Path) -> None:
+    """config/nginx.toml as shipped: poststart waits for the port; prestop deregisters, drains,
+    QUITs the master and waits for every nginx process, which ends the container."""
+    nginx = start(nginx_root, NGINX_ARGS, tmpfs=("/run", "/tmp"), env=NGINX_ENV)
+    hook = [IN_IMAGE[variant], "--config", "/etc/hookrun/nginx.toml"]
+    poststart = engine.exec(nginx, [*hook, "poststart"])
+    assert poststart.code == 0, poststart
+    prestop = engine.exec(nginx, [*hook, "prestop"])
+    assert engine.wait_exit(nginx, 10.0), "nginx is still running after its prestop hook"
+    logs = nginx.logs()
+    assert "gracefully shutting down" in logs, logs
+    done = {e["step"]: e["message"] for e in hook_events(logs) if e["event"] == "ok"}
+    assert "HTTP 204" in done.get("deregister", ""), logs
+    assert {"wait-listening", "endpoint-race", "drain", "quit"} <= set(done), logs
+    # PID 1 exiting ends the container and every exec in it: wait-exit may die with it (KUBELET.md)
+    assert prestop.code in (0, 137, 255), prestop
+    assert 0.2 <= prestop.seconds < 15, prestop
+
+
 def test_shell_less_image(start: Start, engine: Engine, static_root: Path) -> None:
     app = start(static_root, APP_ARGS, user=NOBODY, env=("TMPDIR=/run",))
     assert engine.exec(app, ["/hookrun", "validate"]).code == 0
