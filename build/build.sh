@@ -6,7 +6,8 @@
 # The bootloader is compiled from PyInstaller's source release with zlib linked in. Work files
 # go to pyi-work/ (the build environment is kept there and reused while build/requirements.txt
 # is unchanged). Environment: BUILD_PYTHON (default Debian's /usr/bin/python3), HOOKRUN_WORK,
-# HOOKRUN_VENV, HOOKRUN_DIST (default pyi-work/, pyi-work/venv and dist/ in the source tree).
+# HOOKRUN_VENV, HOOKRUN_DIST (default pyi-work/, pyi-work/venv and dist/ in the source tree);
+# HOOKRUN_COMMIT and SOURCE_DATE_EPOCH (default: from git) for trees without .git.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${HOOKRUN_WORK:-$root/pyi-work}
@@ -38,7 +39,7 @@ fi
 # Reproducible bytes: fixed hash seed, timestamps from the last commit, no absolute paths of this
 # machine in the output (the spec and PyInstaller keep module paths relative).
 export PYTHONHASHSEED=0
-SOURCE_DATE_EPOCH=$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 315532800)
+SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 315532800)}
 export SOURCE_DATE_EPOCH
 out=$work/out
 rm -rf "$out"
