@@ -16,6 +16,7 @@ from hookrun import __version__
 from hookrun.config import DEFAULT_PATH, Config, load
 from hookrun.deadline import MonotonicClock, process_age
 from hookrun.executor import Interrupted, Runtime, execute
+from hookrun.frozen import bind_to_launcher
 from hookrun.log import Logger, open_target
 from hookrun.plan import Plan, build_plan
 from hookrun.procs import child_base_env
@@ -236,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     _install_signal_handlers()
     try:
+        bind_to_launcher()  # a one-file build: stop (SIGTERM) when its bootloader is killed
         return dispatch(args, env, started)
     except ConfigError as err:
         print(render_problems(err), file=sys.stderr)

@@ -114,8 +114,16 @@ def _answer_once(server: socket.socket) -> None:
         conn.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
 
+def check_libc() -> str:
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl  # noqa: B018 (resolving the symbol is the check)
+    return "ctypes reaches libc (prctl)"
+
+
 CHECKS: tuple[tuple[str, Callable[[], str]], ...] = (
     ("modules", check_modules),
+    ("libc", check_libc),
     ("toml", check_toml),
     ("psutil", check_psutil),
     ("http", check_http),

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +34,8 @@ def test_self_check_passes_in_the_frozen_build(variant: str, dist: Path) -> None
     result = run([str(ON_HOST[variant]), "version", "--check"])
     assert result.returncode == 0, result
     checks = [line.split()[:2] for line in result.stdout.splitlines()[1:]]
-    assert checks == [["ok", "modules:"], ["ok", "toml:"], ["ok", "psutil:"], ["ok", "http:"]]
+    assert checks == [["ok", "modules:"], ["ok", "libc:"], ["ok", "toml:"], ["ok", "psutil:"],
+                      ["ok", "http:"]]
 
 
 BUDGET_CONFIG = """\
@@ -57,3 +62,65 @@ def test_budget_counts_from_the_first_process(variant: str, dist: Path, tmp_path
     left = float(result.stderr.rsplit("deadline=", 1)[1].split()[0])
     used = 30.0 - left
     assert 0.6 <= used <= 0.6 + 4.0, result.stderr
+
+
+ORPHAN_CONFIG = """\
+[settings]
+grace_period = "60s"
+[prestop]
+[[prestop.steps]]
+name = "long"
+shell = "echo ready; exec sleep 30"
+"""
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        found += [int(c) for c in children]
+        todo += [int(c) for c in children]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_one_file_stops_when_its_bootloader_is_killed(dist: Path, tmp_path: Path) -> None:
+    """SIGKILL of the bootloader (a runtime giving up on an exec) must not leave the hook
+    running as an orphan, nor the unpacked bundle on disk."""
+    config, log = tmp_path / "hookrun.toml", tmp_path / "hook.log"
+    config.write_text(ORPHAN_CONFIG)
+    bundle_dir = tmp_path / "tmp"
+    bundle_dir.mkdir()
+    boot = subprocess.Popen([str(ON_HOST["one-file"]), "--config", str(config), "--log-target",
+                             str(log), "prestop"], env={"PATH": "/usr/bin:/bin", "TMPDIR": str(bundle_dir)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tree: list[int] = []
+    try:
+        deadline = time.monotonic() + 20
+        while "| ready" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline and boot.poll() is None, "the hook did not start"
+            time.sleep(0.02)
+        tree = _descendants(boot.pid)  # hookrun (Python), sh -> sleep
+        assert len(tree) == 2 and [p.name[:4] for p in bundle_dir.iterdir()] == ["_MEI"]
+        killed = time.monotonic()
+        boot.kill()
+        boot.wait(10)
+        while any(_alive(pid) for pid in tree) or any(bundle_dir.iterdir()):
+            assert time.monotonic() - killed < 5, f"left behind: {tree}, {list(bundle_dir.iterdir())}"
+            time.sleep(0.02)
+    finally:
+        boot.kill()
+        boot.wait(10)
+        for pid in tree:  # nothing outlives the test, whatever happened
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
