@@ -16,10 +16,10 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 PREFIX = "hr-issue5-"  # containers (and their state) carry the branch name, so leftovers are traceable
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -70,6 +70,23 @@ class Engine(Protocol):
     def wait_exit(self, running: Running, timeout: float) -> bool: ...
     def remove(self, running: Running) -> None: ...
     def close(self) -> None: ...
+
+
+Start = Callable[..., Running]  # the `start` fixture: start(rootfs, args, **Container fields)
+
+
+def hook_events(logs: str) -> list[dict[str, Any]]:
+    """hookrun's JSON log lines among a container's output."""
+    events = []
+    for line in logs.splitlines():
+        if line.startswith("{"):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and "hook" in event:
+                events.append(event)
+    return events
 
 
 def _run(argv: Sequence[str], timeout: float = 30.0,

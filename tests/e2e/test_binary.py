@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ON_HOST
+from built import ON_HOST
 
 from hookrun import __version__
 
+pytest_plugins = ["e2e_fixtures"]
 VARIANTS = tuple(ON_HOST)
 
 

@@ -6,10 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import IN_IMAGE, Start, hook_events
-from containers import PATH_ENV, Engine, Result, Running
+from built import IN_IMAGE
+from containers import PATH_ENV, Engine, Result, Running, Start, hook_events
 from rootfs import APP_ARGS, NGINX_ARGS, PROBE_LIB_DIR
 
+pytest_plugins = ["e2e_fixtures"]
 VARIANTS = tuple(IN_IMAGE)
 NOBODY = (65534, 65534)
 

@@ -1,28 +1,30 @@
-"""Fixtures for the tests of the BUILT binaries (dist/, made by `make binary`)."""
+"""Fixtures for the tests of the BUILT binaries (dist/, made by `make binary`).
+
+A plugin module (the test modules name it in `pytest_plugins`), not a conftest.py: the tests
+of other directories import their own `conftest` by that name.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from containers import Container, Engine, Running, open_engine
+from built import BINARIES, DIST, ROOT
+from containers import Container, Engine, Running, Start, open_engine
 from rootfs import APP_ARGS, NGINX_ARGS, compile_tools, nginx_rootfs, static_rootfs
 
-ROOT = Path(__file__).resolve().parents[2]
-DIST = Path(os.environ.get("HOOKRUN_DIST", ROOT / "dist"))
-BINARIES = ("hookrun", "hookrun-dir/hookrun", "hookrun-static")
-# where each variant lives in the nginx test image
-IN_IMAGE = {"one-file": "/usr/local/bin/hookrun", "one-dir": "/usr/local/bin/hookrun-dir",
-            "static": "/usr/local/bin/hookrun-static"}
-ON_HOST = {"one-file": DIST / "hookrun", "one-dir": DIST / "hookrun-dir" / "hookrun",
-           "static": DIST / "hookrun-static"}
-_engine_note: list[str] = []
+_engine_notes: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say which container engine ran the tests (shown with -q too)."""
+    for note in _engine_notes:
+        terminalreporter.write_line(f"e2e: hooks ran inside containers run by {note}")
 
 
 def _unavailable(reason: str) -> None:
@@ -137,14 +139,11 @@ def engine(static_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     work = tmp_path_factory.mktemp("bundles")
     probe = Container(static_root, APP_ARGS, work / "probe.log")
     engine, why_not_crun = open_engine(work, probe)
-    note = engine.description + (f" ({why_not_crun})" if why_not_crun else "")
-    _engine_note.append(note)
-    print(f"\ne2e containers: {note}")
+    _engine_notes.append(engine.description + (f" ({why_not_crun})" if why_not_crun else ""))
     yield engine
     engine.close()
 
 
-Start = Callable[..., Running]
 READY = {NGINX_ARGS[0]: "start worker process", APP_ARGS[0]: "app ready pid="}
 
 
@@ -168,22 +167,3 @@ def start(engine: Engine, tmp_path: Path) -> Iterator[Start]:
     yield run
     for running in started:
         engine.remove(running)
-
-
-def hook_events(logs: str) -> list[dict[str, Any]]:
-    """hookrun's JSON log lines among a container's output."""
-    events = []
-    for line in logs.splitlines():
-        if line.startswith("{"):
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and "hook" in event:
-                events.append(event)
-    return events
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for note in _engine_note:
-        terminalreporter.write_line(f"e2e: hooks ran inside containers run by {note}")
