@@ -33,7 +33,7 @@ integration: venv deps
 demo: venv deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/run.sh
 
-bench: venv deps
+bench: venv deps binary
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 # The shipped executables (build/build.sh): dist/hookrun, dist/hookrun-dir/, dist/hookrun-static
