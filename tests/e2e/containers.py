@@ -101,7 +101,8 @@ def _timed(argv: Sequence[str], timeout: float, env: dict[str, str] | None = Non
     return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
@@ -112,10 +113,10 @@ def _alive(pid: int) -> bool:
 def _wait_gone(pid: int, timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if not _alive(pid):
+        if not alive(pid):
             return True
         time.sleep(0.02)
-    return not _alive(pid)
+    return not alive(pid)
 
 
 class _Holder:

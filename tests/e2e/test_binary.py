@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from built import ON_HOST
+from containers import alive
 
 from hookrun import __version__
 
@@ -88,13 +89,6 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_one_file_stops_when_its_bootloader_is_killed(dist: Path, tmp_path: Path) -> None:
     """SIGKILL of the bootloader (a runtime giving up on an exec) must not leave the hook
     running as an orphan, nor the unpacked bundle on disk."""
@@ -116,7 +110,7 @@ def test_one_file_stops_when_its_bootloader_is_killed(dist: Path, tmp_path: Path
         killed = time.monotonic()
         boot.kill()
         boot.wait(10)
-        while any(_alive(pid) for pid in tree) or any(bundle_dir.iterdir()):
+        while any(alive(pid) for pid in tree) or any(bundle_dir.iterdir()):
             assert time.monotonic() - killed < 5, f"left behind: {tree}, {list(bundle_dir.iterdir())}"
             time.sleep(0.02)
     finally:
