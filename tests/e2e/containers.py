@@ -98,7 +98,8 @@ def _run(argv: Sequence[str], timeout: float = 30.0,
 def _timed(argv: Sequence[str], timeout: float, env: dict[str, str] | None = None) -> Result:
     started = time.monotonic()
     proc = _run(argv, timeout, env)
-    return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+    code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode  # as a shell says
+    return Result(code, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
 def alive(pid: int) -> bool:
@@ -220,7 +221,7 @@ class Crun:
 class Chroot:
     """The fallback: PID 1 in its own pid and mount namespaces, chrooted; exec via nsenter."""
 
-    description = "unshare + chroot (crun could not run here)"
+    description = "unshare + chroot"
 
     def start(self, container: Container) -> Running:
         root = str(container.rootfs)
