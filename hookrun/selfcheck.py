@@ -68,7 +68,8 @@ def check_psutil() -> str:
 
 
 def check_http() -> str:
-    """One attempt of the real http step (httpx, TLS context with the CA bundle, json body)."""
+    """The real http step, twice: a 503 with an HTTP-date Retry-After (retried, the date
+    parsed), then a 204. Exercises httpx, its TLS context with the CA bundle, a json body."""
     import httpx
 
     from hookrun.deadline import MonotonicClock
@@ -77,10 +78,10 @@ def check_http() -> str:
     kind = registry()["http"]
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
         server.bind(("127.0.0.1", 0))
-        server.listen(1)
+        server.listen(2)
         server.settimeout(5.0)
         url = f"http://127.0.0.1:{server.getsockname()[1]}/selfcheck"
-        thread = threading.Thread(target=_answer_once, args=(server,), daemon=True)
+        thread = threading.Thread(target=_answer, args=(server, _ANSWERS), daemon=True)
         thread.start()
         problems: list[Problem] = []
         spec = kind.parse({"url": url, "method": "POST", "json": {"check": 1}},
@@ -89,29 +90,39 @@ def check_http() -> str:
             raise AssertionError("; ".join(problem.message for problem in problems))
         clock = MonotonicClock()
         started = clock.now()
-        outcome = kind.attempt(spec, AttemptContext("selfcheck", "http", started + 5.0, clock, {},
-                                                    lambda line: None))
+        outcomes = [kind.attempt(spec, AttemptContext("selfcheck", "http", started + 5.0, clock, {},
+                                                      lambda line: None)) for _ in _ANSWERS]
         thread.join(5.0)
-    if outcome.status != "ok":
-        raise AssertionError(f"{outcome.status}: {outcome.detail}")
-    return (f"httpx {httpx.__version__}: http step POST 127.0.0.1 -> {outcome.detail} "
-            f"in {(clock.now() - started) * 1000:.0f} ms")
+    statuses = [(outcome.status, outcome.retry_after) for outcome in outcomes]
+    if statuses != [("retry", 0.0), ("ok", None)]:
+        raise AssertionError(f"expected a retry after 0s, then ok; got {outcomes}")
+    return (f"httpx {httpx.__version__}: http step, 503 with Retry-After then "
+            f"{outcomes[-1].detail} in {(clock.now() - started) * 1000:.0f} ms")
 
 
-def _answer_once(server: socket.socket) -> None:
-    try:
-        conn, _ = server.accept()
-    except OSError:
-        return
-    with conn:
-        conn.settimeout(5.0)
-        request = b""
-        while b"\r\n\r\n" not in request:
-            chunk = conn.recv(4096)
-            if not chunk:
-                return
-            request += chunk
-        conn.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+_ANSWERS = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n"
+    b"Content-Length: 0\r\nConnection: close\r\n\r\n",
+    b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+)
+
+
+def _answer(server: socket.socket, answers: tuple[bytes, ...]) -> None:
+    """Answer one request per connection, with each of `answers` in turn."""
+    for answer in answers:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(5.0)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                request += chunk
+            conn.sendall(answer)
 
 
 def check_libc() -> str:
