@@ -49,8 +49,9 @@ say "PyInstaller (one analysis; one-file, one-dir and the staticx input)"
 mv "$out/hookrun-dir/hookrun-onedir" "$out/hookrun-dir/hookrun"
 
 # --- staticx: the one-file plus the loader and C libraries it needs, in one static file ----------
-# --no-compress: xz would make it 10-20% smaller but doubles the start-up time, which is taken
-# out of the grace period. staticx output embeds a random temp name: it is never bit-identical.
+# --no-compress: xz made it 20% smaller (8.9 instead of 11.2 MB) but start 2.5 times slower
+# (420 instead of 170 ms), time taken out of the grace period. staticx output is never
+# bit-identical.
 mkdir -p "$out/static"
 mv "$out/hookrun-static-inner" "$out/static/hookrun"
 say "staticx"
