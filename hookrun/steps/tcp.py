@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import socket
 from dataclasses import dataclass
 
 from hookrun.bounded import Overrun, call_within
@@ -39,6 +38,8 @@ def _address(spec: Tcp) -> str:
 
 
 def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+    import socket  # here: the other kinds' hooks do not pay for its import
+
     tcp: Tcp = spec
     where = _address(tcp)
     left = ctx.left()
