@@ -21,7 +21,7 @@ lint: venv
 	$(BIN)/ruff check hookrun tests bench
 	$(BIN)/mypy
 
-test: venv deps lint
+test: venv deps lint binary
 	$(BIN)/pytest -q tests
 
 unit: venv
@@ -33,8 +33,16 @@ integration: venv deps
 demo: venv deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash demo/run.sh
 
-bench: venv deps
+bench: venv deps binary
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+# The shipped executables (build/build.sh): dist/hookrun, dist/hookrun-dir/, dist/hookrun-static
+.PHONY: binary
+binary: dist/.built
+dist/.built: $(shell find hookrun -name '*.py') build/build.sh build/hookrun.spec build/requirements.txt
+	$(MAKE) deps
+	bash build/build.sh
+	touch $@
 
 clean:
 	rm -rf $(VENV) dist pyi-work .pytest_cache .mypy_cache .ruff_cache

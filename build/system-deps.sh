@@ -5,6 +5,10 @@ need=()
 for pair in nginx:nginx-light ip:iproute2 unshare:util-linux killall:psmisc openssl:openssl curl:curl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
+# the binary build (build/build.sh) and the tests of the built binaries in containers (tests/e2e)
+for pkg in python3-venv python3-dev gcc libc6-dev binutils patchelf crun musl-tools; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
+done
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2

@@ -16,6 +16,7 @@ from hookrun import __version__
 from hookrun.config import DEFAULT_PATH, Config, load
 from hookrun.deadline import MonotonicClock, process_age
 from hookrun.executor import Interrupted, Runtime, execute
+from hookrun.frozen import bind_to_launcher
 from hookrun.guard import take_lock
 from hookrun.log import Logger, open_target, write_termination_message
 from hookrun.markers import StateDir, Store, instance_keys, open_state_dir
@@ -94,7 +95,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER, help="[OPTIONS]")
     p = sub.add_parser("markers", parents=[common], help="list or clear idempotency markers")
     p.add_argument("--clear", action="store_true")
-    sub.add_parser("version", parents=[common], help="print the version")
+    p = sub.add_parser("version", parents=[common], help="print the version")
+    p.add_argument("--check", action="store_true",
+                   help="also prove that every bundled module and dependency works")
     return top
 
 
@@ -217,14 +220,21 @@ def cmd_validate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
-def cmd_version() -> int:
+def cmd_version(check: bool) -> int:
     try:
         from hookrun import _build  # type: ignore[attr-defined]  # written by build/
-        variant = str(_build.VARIANT)
+        variant = f"{_build.VARIANT}, {_build.COMMIT}" if _build.COMMIT else str(_build.VARIANT)
     except ImportError:
         variant = "python"
     print(f"hookrun {__version__} ({variant}, Python {sys.version.split()[0]})")
-    return EXIT_OK
+    if not check:
+        return EXIT_OK
+    from hookrun import selfcheck
+
+    results = selfcheck.run()
+    for result in results:
+        print(f"  {'ok  ' if result.ok else 'FAIL'} {result.name}: {result.detail}")
+    return EXIT_OK if all(result.ok for result in results) else EXIT_INTERNAL
 
 
 def cmd_markers(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -274,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     _install_signal_handlers()
     try:
+        bind_to_launcher()  # a one-file build: stop (SIGTERM) when its bootloader is killed
         return dispatch(args, env, started)
     except ConfigError as err:
         print(render_problems(err), file=sys.stderr)
@@ -303,7 +314,7 @@ def dispatch(args: argparse.Namespace, env: Mapping[str, str], started: float) -
     if command == "validate":
         return cmd_validate(args, env)
     if command == "version":
-        return cmd_version()
+        return cmd_version(args.check)
     if command == "markers":
         return cmd_markers(args, env)
     return cmd_later(command, args, env)

@@ -41,9 +41,9 @@ class Deadline:
 def process_age() -> float:
     """Seconds since this process was started, as the OS recorded it.
 
-    Used so that the prestop budget includes interpreter and bundle start-up time.
-    When run from a PyInstaller one-file bundle, the bootloader (our parent) started first;
-    its start time counts.
+    Used so that the prestop budget includes interpreter and bundle start-up time. A frozen
+    build counts from its first process: the one-file bootloader that unpacked us (our parent,
+    running the same file) and, in the static build, the staticx launcher above it.
     """
     pid = _bundle_root_pid()
     started = start_ticks(pid)
@@ -55,23 +55,36 @@ def process_age() -> float:
 
 
 def _bundle_root_pid() -> int:
-    """Our pid, or the one-file bootloader's: a frozen child whose parent runs the same file."""
+    """Our pid, or that of the outermost launcher of our bundle."""
     pid = os.getpid()
     if not getattr(sys, "frozen", False):
         return pid
-    parent = os.getppid()
-    try:
-        if parent > 1 and os.readlink(f"/proc/{parent}/exe") == os.readlink("/proc/self/exe"):
-            return parent
-    except OSError:
-        pass
+    launchers = {_exe(pid), os.environ.get("STATICX_PROG_PATH")}
+    for _ in range(2):  # one-file bootloader, then the staticx launcher
+        parent = _stat_field(pid, 1)
+        if not parent or _exe(parent) not in launchers:
+            break
+        pid = parent
     return pid
 
 
 def start_ticks(pid: int) -> int | None:
+    """When the process started, in clock ticks after boot (/proc/PID/stat field 22)."""
+    return _stat_field(pid, 19)
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def _stat_field(pid: int, index: int) -> int | None:
+    """A numeric field of /proc/PID/stat, counted from the state field (0) after the name."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
-        return int(fields[19])
+        return int(fields[index])
     except (OSError, IndexError, ValueError):
         return None

@@ -1,0 +1,1 @@
+const char *probe_message(void) { return "libprobe loaded"; }

@@ -1,0 +1,121 @@
+"""The built binaries on this machine: what they say about themselves, and the budget clock."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from built import ON_HOST
+from containers import alive
+
+from hookrun import __version__
+
+pytest_plugins = ["e2e_fixtures"]
+VARIANTS = tuple(ON_HOST)
+
+
+def run(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False,
+                          env={"PATH": "/usr/bin:/bin", **env})
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_version_names_the_variant(variant: str, dist: Path) -> None:
+    result = run([str(ON_HOST[variant]), "version"])
+    assert result.returncode == 0, result
+    assert result.stdout.startswith(f"hookrun {__version__} ({variant}, "), result.stdout
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_self_check_passes_in_the_frozen_build(variant: str, dist: Path) -> None:
+    result = run([str(ON_HOST[variant]), "version", "--check"])
+    assert result.returncode == 0, result
+    checks = [line.split()[:2] for line in result.stdout.splitlines()[1:]]
+    assert checks == [["ok", "modules:"], ["ok", "libc:"], ["ok", "toml:"], ["ok", "psutil:"],
+                      ["ok", "http:"]]
+
+
+BUDGET_CONFIG = """\
+[settings]
+grace_period = "30s"
+shutdown_reserve = "0s"
+[prestop]
+[[prestop.steps]]
+name = "budget"
+exec = ["/bin/sh", "-c", "echo deadline=$HOOKRUN_DEADLINE"]
+"""
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_budget_counts_from_the_first_process(variant: str, dist: Path, tmp_path: Path) -> None:
+    """The OS start time of the process a shell `exec`s into is the shell's own: the 0.6 s the
+    shell sleeps are counted only if the clock starts at the launcher (one-file bootloader,
+    staticx) and not at the Python process it starts after unpacking."""
+    config = tmp_path / "hookrun.toml"
+    config.write_text(BUDGET_CONFIG)
+    result = run(["/bin/sh", "-c", f'sleep 0.6; exec "{ON_HOST[variant]}" --config {config} '
+                  "--log-target stderr prestop"], TMPDIR=str(tmp_path))
+    assert result.returncode == 0, result
+    left = float(result.stderr.rsplit("deadline=", 1)[1].split()[0])
+    used = 30.0 - left
+    assert 0.6 <= used <= 0.6 + 4.0, result.stderr
+
+
+ORPHAN_CONFIG = """\
+[settings]
+grace_period = "60s"
+[prestop]
+[[prestop.steps]]
+name = "long"
+shell = "echo ready; exec sleep 30"
+"""
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        found += [int(c) for c in children]
+        todo += [int(c) for c in children]
+    return found
+
+
+def test_one_file_stops_when_its_bootloader_is_killed(dist: Path, tmp_path: Path) -> None:
+    """SIGKILL of the bootloader (a runtime giving up on an exec) must not leave the hook
+    running as an orphan, nor the unpacked bundle on disk."""
+    config, log = tmp_path / "hookrun.toml", tmp_path / "hook.log"
+    config.write_text(ORPHAN_CONFIG)
+    bundle_dir = tmp_path / "tmp"
+    bundle_dir.mkdir()
+    boot = subprocess.Popen([str(ON_HOST["one-file"]), "--config", str(config), "--log-target",
+                             str(log), "prestop"], env={"PATH": "/usr/bin:/bin", "TMPDIR": str(bundle_dir)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tree: list[int] = []
+    try:
+        deadline = time.monotonic() + 20
+        while "| ready" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline and boot.poll() is None, "the hook did not start"
+            time.sleep(0.02)
+        tree = _descendants(boot.pid)  # hookrun (Python), its command supervisor, the command
+        assert len(tree) == 3 and [p.name[:4] for p in bundle_dir.iterdir()] == ["_MEI"]
+        killed = time.monotonic()
+        boot.kill()
+        boot.wait(10)
+        while any(alive(pid) for pid in tree) or any(bundle_dir.iterdir()):
+            assert time.monotonic() - killed < 5, f"left behind: {tree}, {list(bundle_dir.iterdir())}"
+            time.sleep(0.02)
+    finally:
+        boot.kill()
+        boot.wait(10)
+        for pid in tree:  # nothing outlives the test, whatever happened
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
