@@ -1,22 +1,46 @@
 #!/usr/bin/env bash
-# End-to-end demo: a real app process with real hooks run by the real hookrun.
+# End-to-end demo: a real nginx, serving a slow download, shut down gracefully by the real
+# hookrun with config/nginx.toml. Everything runs on 127.0.0.1 and is removed at the end.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/hookrun-demo.XXXXXX)
-trap 'kill "$app" 2>/dev/null || true; rm -rf "$work"' EXIT
-export HOOKRUN_CONFIG="$here/../config/logfile.toml" HOOKRUN_LOG_TARGET=stderr
-export APP_PIDFILE="$work/app.pid" APP_LIFECYCLE_LOG="$work/lifecycle.log"
-export HOOKRUN_STATE_DIR="$work/state" ENDPOINT_GRACE=1s
+started=()
+cleanup() {
+  for pid in "${started[@]}"; do kill -9 -- "-$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port) registry_port=$(free_port)
+
+# nginx with its own prefix and port; started through a link called nginx-demo, so that every
+# process of it has that name and the wait below never waits for another nginx on this machine
+mkdir -p "$work/html/slow" "$work/tmp" "$work/bin"
+head -c 700000 /dev/urandom > "$work/html/slow/big.bin"
+{ [ "$(id -u)" = 0 ] && echo "user root;"; sed -e "s|@PREFIX@|$work|g" -e "s|@PORT@|$port|g" "$here/nginx.conf"; } > "$work/nginx.conf"
+ln -s "$(command -v nginx || echo /usr/sbin/nginx)" "$work/bin/nginx-demo"
+
+export HOOKRUN_CONFIG="$here/../config/nginx.toml" HOOKRUN_LOG_TARGET=stderr HOOKRUN_GRACE_PERIOD=15s
+export HOOKRUN_STATE_DIR="$work/state" NGINX_PORT="$port" NGINX_PIDFILE="$work/nginx.pid"
+export NGINX_PROCESS=nginx-demo DEREGISTER_URL="http://127.0.0.1:$registry_port/deregister"
+export HOSTNAME=demo-pod-0 ENDPOINT_GRACE=500ms DRAIN_TIMEOUT=1s
 
 echo "== hookrun validate"; hookrun validate
 echo; echo "== hookrun plan prestop"; hookrun plan prestop
-echo; echo "== start the app, run poststart next to it (as the kubelet does)"
-python3 "$here/app.py" "$APP_PIDFILE" & app=$!
+echo; echo "== start nginx on 127.0.0.1:$port, run poststart next to it (as the kubelet does)"
+setsid "$work/bin/nginx-demo" -p "$work" -c "$work/nginx.conf" -e "$work/error.log" & started+=($!)
 hookrun poststart
-echo; echo "== pod deleted: hookrun prestop"
+setsid python3 "$here/peers.py" registry "$registry_port" & started+=($!)
+setsid python3 "$here/peers.py" download "http://127.0.0.1:$port/slow/big.bin" "$work/flowing" & client=$!
+started+=("$client")
+for _ in $(seq 100); do [ -e "$work/flowing" ] && break; sleep 0.05; done
+
+echo; echo "== pod deleted: hookrun prestop (a download is in flight)"
 set +e; hookrun prestop; code=$?; set -e
-wait "$app" 2>/dev/null || true
+wait "$client"; client_code=$?
 echo; echo "== prestop exit code: $code"
-echo "== lifecycle log:"; cat "$APP_LIFECYCLE_LOG"
-if kill -0 "$app" 2>/dev/null; then echo "app still running: demo failed" >&2; exit 1; fi
-exit "$code"
+if killall -0 nginx-demo 2>/dev/null; then echo "nginx still running: demo failed" >&2; exit 1; fi
+echo "== no nginx process left; the download in flight was $([ "$client_code" = 0 ] && echo completed || echo CUT SHORT)"
+[ "$client_code" = 0 ] && exit "$code"
+exit 1

@@ -194,6 +194,8 @@ class _Run:
             finally:
                 for fd in outcome.wake_fds:  # handed over by the step: ours to close
                     os.close(fd)
+            if deadline.passed(clock.now()):  # waited up to the deadline: no time for a check
+                return timeout_outcome(outcome.detail)
 
     def child_env(self, ps: PlannedStep) -> dict[str, str]:
         now = self.rt.clock.now()

@@ -64,6 +64,9 @@ class AttemptContext:
     env: Mapping[str, str]  # the environment for child processes, HOOKRUN_* included
     output: Callable[[str], None]  # log one line of command output
     protected_pids: frozenset[int] = field(default_factory=frozenset)  # never signal these
+    # scratch space a polling kind keeps between the re-checks of this one attempt
+    # (e.g. since when a condition holds); new and empty for every attempt
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def left(self) -> float:
         return max(0.0, self.deadline - self.clock.now())
@@ -105,8 +108,9 @@ ACTIONS = (
 
 
 def registry() -> Mapping[str, Kind]:
+    from hookrun.steps import drain, http, signal, sleep, tcp, wait_exit, wait_file, write
     from hookrun.steps import exec as exec_
-    from hookrun.steps import sleep, wait_file, write
 
     kinds = [exec_.EXEC, exec_.SHELL, sleep.SLEEP, write.WRITE, wait_file.WAIT_FILE]
+    kinds += [http.HTTP, tcp.TCP, signal.SIGNAL, wait_exit.WAIT_EXIT, drain.DRAIN]
     return {kind.name: kind for kind in kinds}

@@ -1,0 +1,103 @@
+"""drain: wait until established TCP connections on local ports stay at or below a maximum.
+
+Counts from the kernel's tables of hookrun's own network namespace (/proc/net/tcp and tcp6,
+state 01 = ESTABLISHED), which in a pod is the pod's: no root and no tools needed. `settle`
+is tracked across the executor's re-checks (ctx.memo), so the step never sleeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hookrun.schema import Fields, as_duration, as_port, int_range
+from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, fail, not_yet, ok
+from hookrun.values import ValueProblem, format_duration
+
+TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
+ESTABLISHED = "01"
+
+
+@dataclass(frozen=True)
+class Drain:
+    ports: tuple[int, ...]
+    max_connections: int = 0
+    settle: float = 0.0
+
+
+def parse(value: object, where: Where) -> Drain | None:
+    if not isinstance(value, dict):
+        where.problem('expected a table like { port = 80, max_connections = 0, settle = "2s" }')
+        return None
+    f = where.fields(value, ("port", "ports", "max_connections", "settle"))
+    ports = _ports(f)
+    most = f.take("max_connections", int_range(0, 1_000_000), 0)
+    settle = f.take("settle", as_duration, 0.0)
+    return Drain(ports, most, settle) if f.ok and ports else None
+
+
+def _ports(f: Fields) -> tuple[int, ...]:
+    if f.has("port") == f.has("ports"):
+        f.problem(None, 'give "port" (a number) or "ports" (a list), exactly one of them')
+        return ()
+    if f.has("port"):
+        return (f.take("port", as_port, 0),)
+    return f.take("ports", _as_ports, ())
+
+
+def _as_ports(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueProblem("expected a non-empty list of ports, e.g. [80, 443]")
+    return tuple(sorted({as_port(item) for item in value}))
+
+
+def describe(spec: Spec) -> str:
+    ports = "port " + ", ".join(map(str, spec.ports)) if len(spec.ports) == 1 else \
+        "ports " + ", ".join(map(str, spec.ports))
+    settle = f" for {format_duration(spec.settle)}" if spec.settle else ""
+    return f"wait until {ports} {'has' if len(spec.ports) == 1 else 'have'} at most " \
+        f"{spec.max_connections} established connection(s){settle}"
+
+
+def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+    drain: Drain = spec
+    try:
+        count = established(drain.ports, _read(TABLES))
+    except OSError as err:
+        return fail(f"cannot read the kernel's TCP table: {err.strerror} (is /proc mounted?)")
+    now = ctx.clock.now()
+    if count > drain.max_connections:
+        ctx.memo.pop("low_since", None)
+        return not_yet(f"{count} established connection(s), waiting for at most {drain.max_connections}")
+    low_since: float = ctx.memo.setdefault("low_since", now)
+    if now - low_since < drain.settle:
+        return not_yet(f"{count} established connection(s) for {format_duration(now - low_since)} "
+                       f"of the {format_duration(drain.settle)} settle time")
+    return ok(f"{count} established connection(s)" +
+              (f" for {format_duration(drain.settle)}" if drain.settle else ""))
+
+
+def _read(paths: Iterable[str]) -> list[str]:
+    lines: list[str] = []
+    for path in paths:
+        try:
+            with open(path, encoding="ascii", errors="replace") as table:
+                lines.extend(table.readlines()[1:])
+        except FileNotFoundError:  # no IPv6 in this kernel
+            if path == TABLES[0]:
+                raise
+    return lines
+
+
+def established(ports: Iterable[int], lines: Iterable[str]) -> int:
+    """Rows in ESTABLISHED state whose local port is one of `ports` (server side only)."""
+    wanted = {f"{port:04X}" for port in ports}
+    count = 0
+    for line in lines:
+        fields = line.split(None, 4)
+        if len(fields) > 3 and fields[3] == ESTABLISHED and fields[1].rpartition(":")[2] in wanted:
+            count += 1
+    return count
+
+
+DRAIN = Kind("drain", parse, describe, attempt, polling=True, poll_interval=0.1)

@@ -1,0 +1,296 @@
+"""http: one request; the status decides (SPEC 2.2). httpx is imported only when a request runs.
+
+Retried: connection errors, timeouts, 429 and 5xx (Retry-After honoured by the executor inside
+the budget). Any other unexpected status fails at once. Header values, bodies and URL passwords
+never appear in describe() or in any outcome detail.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from hookrun.bounded import Overrun, call_within
+from hookrun.schema import as_bool, as_nonempty_str, as_str, as_str_map
+from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, fail, ok, retry, timeout
+from hookrun.values import ValueProblem, format_duration
+
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
+
+DEFAULT_EXPECT = ((200, 299),)
+_METHOD = re.compile(r"[A-Z]+")
+_RANGE = re.compile(r"([1-5][0-9][0-9])(?:\s*-\s*([1-5][0-9][0-9]))?")
+
+
+@dataclass(frozen=True)
+class Http:
+    url: str
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    json_body: bool = False
+    expect: tuple[tuple[int, int], ...] = DEFAULT_EXPECT
+    tls_verify: bool = True
+    ca_file: str | None = None
+    follow_redirects: bool = False
+
+    def secrets(self) -> list[str]:
+        """Everything that must never be logged: header values, the body, the URL password."""
+        found = [value for _, value in self.headers]
+        if self.body:
+            found.append(self.body.decode("utf-8", "replace"))
+        password = urlsplit(self.url).password
+        if password:
+            found.append(password)
+        return [s for s in found if len(s) >= 3]
+
+
+class Answer(NamedTuple):
+    status: int
+    reason: str
+    retry_after: str | None
+    location: str | None
+
+
+# --- parse and describe ------------------------------------------------------------------------
+
+def parse(value: object, where: Where) -> Http | None:
+    if not isinstance(value, dict):
+        where.problem('expected a table like { url = "http://127.0.0.1:8080/health" }')
+        return None
+    f = where.fields(value, ("url", "method", "headers", "body", "json", "expect_status",
+                             "tls_verify", "ca_file", "follow_redirects"))
+    url = f.need("url", _as_url, "", 'e.g. url = "http://127.0.0.1:8080/health"')
+    method = f.take("method", _as_method, "GET")
+    no_headers: tuple[tuple[str, str], ...] = ()
+    headers = f.take("headers", as_str_map, no_headers)
+    if f.has("body") and f.has("json"):
+        f.problem(None, 'give "body" or "json", not both')
+    body = f.take("body", as_str, None)
+    payload = f.take("json", _as_json, None)
+    data = payload if payload is not None else (body.encode() if body is not None else None)
+    spec = Http(
+        url=url, method=method, headers=headers, body=data, json_body=payload is not None,
+        expect=f.take("expect_status", _as_statuses, DEFAULT_EXPECT),
+        tls_verify=f.take("tls_verify", as_bool, True),
+        ca_file=f.take("ca_file", as_nonempty_str, None),
+        follow_redirects=f.take("follow_redirects", as_bool, False),
+    )
+    return spec if f.ok else None
+
+
+def _as_url(value: object) -> str:
+    url = as_nonempty_str(value)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueProblem(f"expected an http:// or https:// URL with a host, got {redact(url)!r}")
+    try:
+        parts.port  # noqa: B018  # raises for a bad port
+    except ValueError:
+        raise ValueProblem(f"bad port in URL {redact(url)!r}") from None
+    return url
+
+
+def _as_method(value: object) -> str:
+    method = as_nonempty_str(value).upper()
+    if not _METHOD.fullmatch(method):
+        raise ValueProblem(f"expected an HTTP method like \"POST\", got {value!r}")
+    return method
+
+
+def _as_json(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _as_statuses(value: object) -> tuple[tuple[int, int], ...]:
+    """200, [200, 204], "200-299" or ["200-299", 404]."""
+    items = value if isinstance(value, list) else [value]
+    ranges = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool) and 100 <= item <= 599:
+            ranges.append((item, item))
+            continue
+        match = _RANGE.fullmatch(item.strip()) if isinstance(item, str) else None
+        if match is None or int(match.group(2) or match.group(1)) < int(match.group(1)):
+            raise ValueProblem(f'expected a status like 200, a range like "200-299", or a list of '
+                               f"them, got {item!r}")
+        ranges.append((int(match.group(1)), int(match.group(2) or match.group(1))))
+    if not ranges:
+        raise ValueProblem("expected at least one status")
+    return tuple(ranges)
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(SplitResult(parts.scheme, f"{parts.username or ''}:***@{host}", parts.path,
+                                  parts.query, parts.fragment))
+
+
+def _statuses(expect: tuple[tuple[int, int], ...]) -> str:
+    return ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in expect)
+
+
+def describe(spec: Spec) -> str:
+    http: Http = spec
+    text = f"{http.method} {redact(http.url)}"
+    extras = []
+    if http.headers:
+        extras.append("headers " + ", ".join(name for name, _ in http.headers))
+    if http.body is not None:
+        extras.append(f"{'a JSON' if http.json_body else 'a'} body of {len(http.body)} bytes")
+    if http.expect != DEFAULT_EXPECT:
+        extras.append(f"expect {_statuses(http.expect)}")
+    if not http.tls_verify:
+        extras.append("TLS not verified")
+    return text + (f" ({'; '.join(extras)})" if extras else "")
+
+
+# --- one attempt --------------------------------------------------------------------------------
+
+class _Refused(Exception):
+    """The request went wrong before a status arrived; `final`: retrying cannot help."""
+
+    def __init__(self, message: str, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
+
+
+def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+    http: Http = spec
+    target = f"{http.method} {redact(http.url)}"
+    left = ctx.left()
+    try:
+        answer = call_within(lambda: _request(http, left), left)
+    except Overrun:
+        return timeout(f"no complete response from {target} within {format_duration(left)}")
+    except _Refused as err:
+        detail = _scrub(f"{target}: {err}", http)
+        return fail(detail) if err.final else retry(detail)
+    return _judge(http, target, answer)
+
+
+def _judge(http: Http, target: str, answer: Answer) -> Outcome:
+    status = answer.status
+    said = f"HTTP {status} from {target}"
+    if any(lo <= status <= hi for lo, hi in http.expect):
+        return ok(said)
+    if status == 429 or status >= 500:
+        wait = retry_after_seconds(answer.retry_after, time.time())
+        note = f" (Retry-After {format_duration(wait)})" if wait is not None else ""
+        return retry(said + note, retry_after=wait)
+    return fail(_scrub(f"{said} ({_hint(http, answer)})", http))
+
+
+def _hint(http: Http, answer: Answer) -> str:
+    status = answer.status
+    if 300 <= status < 400:
+        where = f" to {redact(answer.location)}" if answer.location else ""
+        return f"redirect{where}; set follow_redirects = true or use the final url"
+    hints = {400: "the server rejected the request; check the method, headers and body",
+             401: "check the credentials", 403: "check the credentials",
+             404: "check the url", 405: "check the method"}
+    if status in hints:
+        return f"client error; {hints[status]}"
+    return f"expected {_statuses(http.expect)}"
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    import email.utils
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _scrub(text: str, http: Http) -> str:
+    """A last line of defence for texts that quote the request (exception messages)."""
+    for secret in http.secrets():
+        for form in {secret, repr(secret)[1:-1], repr(secret.encode())[2:-1]}:
+            text = text.replace(form, "***")
+    return text
+
+
+def _request(http: Http, seconds: float) -> Answer:
+    """One request with httpx; the body of the response is not read."""
+    import httpx  # here, not at the top: other hooks do not pay for its import
+
+    try:
+        with httpx.Client(timeout=httpx.Timeout(max(seconds, 0.001)), verify=_tls(http),
+                          follow_redirects=http.follow_redirects, trust_env=False) as client, \
+                client.stream(http.method, http.url, headers=_headers(http), content=http.body) as r:
+            return Answer(r.status_code, r.reason_phrase, r.headers.get("retry-after"),
+                          r.headers.get("location"))
+    except httpx.TimeoutException as err:
+        raise _Refused(f"timed out ({_phase(err)})") from None
+    except httpx.ConnectError as err:
+        raise _connect_problem(err) from None
+    except httpx.LocalProtocolError:  # its text quotes the offending header value: not shown
+        raise _Refused("the request cannot be sent (a header name or value is not valid HTTP)",
+                       final=True) from None
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as err:
+        raise _Refused(f"the request cannot be sent ({type(err).__name__}: {err})", final=True) from None
+    except httpx.TooManyRedirects:
+        raise _Refused("too many redirects", final=True) from None
+    except httpx.TransportError as err:
+        raise _Refused(f"{type(err).__name__}: {err or 'connection lost'}") from None
+
+
+def _headers(http: Http) -> list[tuple[str, str]]:
+    headers = list(http.headers)
+    names = {name.lower() for name, _ in headers}
+    if http.json_body and "content-type" not in names:
+        headers.append(("Content-Type", "application/json"))
+    return headers
+
+
+def _tls(http: Http) -> ssl.SSLContext | bool:
+    if urlsplit(http.url).scheme != "https":
+        return True
+    if not http.tls_verify:
+        return False
+    import ssl
+
+    try:
+        return ssl.create_default_context(cafile=http.ca_file)
+    except (OSError, ssl.SSLError) as err:
+        raise _Refused(f"cannot use ca_file {http.ca_file}: {err}", final=True) from None
+
+
+def _phase(err: httpx.TimeoutException) -> str:
+    names = {"ConnectTimeout": "connecting", "ReadTimeout": "waiting for the response",
+             "WriteTimeout": "sending the request", "PoolTimeout": "waiting for a connection"}
+    return names.get(type(err).__name__, type(err).__name__)
+
+
+def _connect_problem(err: httpx.ConnectError) -> _Refused:
+    text = str(err)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return _Refused("TLS certificate not trusted (set ca_file, or tls_verify = false)",
+                        final=True)
+    if "Connection refused" in text:
+        return _Refused("connection refused")
+    if "Name or service not known" in text or "Temporary failure in name resolution" in text:
+        return _Refused("host name not resolved")
+    return _Refused(f"cannot connect: {text}")
+
+
+HTTP = Kind("http", parse, describe, attempt)

@@ -1,0 +1,69 @@
+"""tcp: wait until a port accepts connections (open), or refuses them (closed)."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from dataclasses import dataclass
+
+from hookrun.bounded import Overrun, call_within
+from hookrun.schema import as_nonempty_str, as_port, one_of
+from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, not_yet, ok, timeout
+from hookrun.values import format_duration
+
+
+@dataclass(frozen=True)
+class Tcp:
+    port: int
+    host: str = "127.0.0.1"
+    state: str = "open"
+
+
+def parse(value: object, where: Where) -> Tcp | None:
+    if not isinstance(value, dict):
+        where.problem('expected a table like { port = 8080 } or { port = 8080, state = "closed" }')
+        return None
+    f = where.fields(value, ("host", "port", "state"))
+    port = f.need("port", as_port, 0, "e.g. port = 8080")
+    host = f.take("host", as_nonempty_str, "127.0.0.1")
+    state = f.take("state", one_of("open", "closed"), "open")
+    return Tcp(port, host, state) if f.ok else None
+
+
+def describe(spec: Spec) -> str:
+    return f"wait until {_address(spec)} {'accepts' if spec.state == 'open' else 'refuses'} connections"
+
+
+def _address(spec: Tcp) -> str:
+    return f"[{spec.host}]:{spec.port}" if ":" in spec.host else f"{spec.host}:{spec.port}"
+
+
+def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+    tcp: Tcp = spec
+    where = _address(tcp)
+    left = ctx.left()
+    try:
+        conn = call_within(lambda: socket.create_connection((tcp.host, tcp.port), timeout=left),
+                           left, discard=_close)
+    except (Overrun, TimeoutError):
+        return timeout(f"a connection to {where} neither completed nor was refused within "
+                       f"{format_duration(left)} (packets dropped?)")
+    except ConnectionRefusedError:
+        if tcp.state == "closed":
+            return ok(f"{where} refuses connections")
+        return not_yet(f"{where} refuses connections")
+    except OSError as err:
+        reason = "host name not resolved" if isinstance(err, socket.gaierror) else \
+            (err.strerror or errno.errorcode.get(err.errno or 0, str(err)))
+        return not_yet(f"cannot connect to {where}: {reason}")
+    _close(conn)
+    if tcp.state == "open":
+        return ok(f"{where} accepts connections")
+    return not_yet(f"{where} still accepts connections")
+
+
+def _close(conn: socket.socket) -> None:
+    conn.close()
+
+
+TCP = Kind("tcp", parse, describe, attempt, polling=True, poll_interval=0.1)

@@ -1,0 +1,114 @@
+"""A real HTTP/1.1 server on 127.0.0.1 that follows a script, one action per request.
+
+Actions: ("status", code, {header: value}) answers and closes; ("hang",) reads the request and
+never answers; ("silent",) accepts and never even reads; ("trickle", seconds) sends a status
+line one byte at a time, forever; ("close",) reads the request and closes without an answer.
+The last action repeats. Every request is recorded (time, method, path, headers, body).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+Action = tuple[Any, ...]
+
+
+@dataclass
+class Request:
+    at: float
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class ScriptedServer:
+    script: list[Action]
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this context
+    requests: list[Request] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http{'s' if self.tls else ''}://127.0.0.1:{self.port}"
+        self.stopping = threading.Event()
+        self.conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.05)
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.conns.append(conn)
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _next(self) -> Action:
+        return self.script.pop(0) if len(self.script) > 1 else self.script[0]
+
+    def _handle(self, conn: socket.socket) -> None:
+        action = self._next()
+        with contextlib.suppress(OSError):
+            if action[0] == "silent":
+                self.stopping.wait(60)
+                return
+            if self.tls is not None:
+                conn.settimeout(10)
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            request = self._read(conn)
+            if request is None:
+                return
+            self.requests.append(request)
+            if action[0] == "status":
+                extra = "".join(f"{k}: {v}\r\n" for k, v in (action[2] if len(action) > 2 else {}).items())
+                conn.sendall(f"HTTP/1.1 {action[1]} X\r\n{extra}Content-Length: 0\r\n"
+                             "Connection: close\r\n\r\n".encode())
+            elif action[0] == "hang":
+                self.stopping.wait(60)
+            elif action[0] == "trickle":
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100000:
+                    if self.stopping.wait(action[1]):
+                        break
+                    conn.sendall(bytes([byte]))
+        with contextlib.suppress(OSError):
+            conn.close()
+
+    def _read(self, conn: socket.socket) -> Request | None:
+        conn.settimeout(10)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return Request(time.monotonic(), method, path, headers, body)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.close()
+        self.sock.close()

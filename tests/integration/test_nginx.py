@@ -1,0 +1,165 @@
+"""config/nginx.toml against a real nginx: in-flight requests finish, no new connection is
+accepted after QUIT, every nginx process is gone when hookrun returns, and it returns promptly."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, free_port
+from helpers.scripted_http import ScriptedServer
+
+from hookrun.targets import scan
+
+SIZE = 1_000_000  # bytes; at 256 KiB/s about 3.8 s in flight
+
+
+@dataclass
+class Nginx:
+    name: str  # the process name every nginx process of this instance has
+    port: int
+    prefix: Path
+    proc: subprocess.Popen[bytes]
+
+    def processes(self) -> list[int]:
+        return [p.pid for p in scan() if p.name == self.name and not p.zombie]
+
+
+@pytest.fixture
+def nginx(tmp_path: Path, unique: str) -> Iterator[Nginx]:
+    binary = "/usr/sbin/nginx"
+    if not os.access(binary, os.X_OK):
+        pytest.skip("nginx is not installed (build/system-deps.sh installs it)")
+    prefix, port = tmp_path / "nginx", free_port()
+    for sub in ("html/slow", "tmp", "bin"):
+        (prefix / sub).mkdir(parents=True)
+    (prefix / "html/slow/big.bin").write_bytes(os.urandom(SIZE))
+    conf = (ROOT / "demo/nginx.conf").read_text().replace("@PREFIX@", str(prefix))
+    conf = conf.replace("@PORT@", str(port))
+    if os.geteuid() == 0:
+        conf = "user root;\n" + conf  # workers must read the test's private temp dir
+    (prefix / "nginx.conf").write_text(conf)
+    link = prefix / "bin" / unique  # every process of this nginx is named `unique`
+    link.symlink_to(binary)
+    proc = subprocess.Popen([str(link), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+                             "-e", str(prefix / "error.log")], start_new_session=True)
+    server = Nginx(unique, port, prefix, proc)
+    try:
+        for _ in range(500):  # nginx has no ready message: wait until it accepts, bounded
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, (prefix / "error.log").read_text()
+                time.sleep(0.01)
+        assert (prefix / "nginx.pid").exists()
+        yield server
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+        proc.wait(timeout=10)
+        for pid in server.processes():  # workers, if the master died first
+            os.kill(pid, 9)
+
+
+@dataclass
+class Download:
+    """GET /slow/big.bin on a connection of its own, read to the end in a thread."""
+
+    port: int
+    received: int = 0
+    started: threading.Event = field(default_factory=threading.Event)
+    ended_at: float = 0.0
+
+    def run(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=20) as conn:
+            conn.sendall(b"GET /slow/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+                self.started.set()
+            self.ended_at = time.monotonic()
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        self.received = len(body)
+
+
+def read_lines(stream: Callable[[], str], into: list[tuple[float, str]]) -> None:
+    while line := stream():
+        into.append((time.monotonic(), line.rstrip("\n")))
+
+
+def test_graceful_nginx_shutdown(tmp_path: Path, nginx: Nginx,
+                                 http_server: Callable[..., ScriptedServer]) -> None:
+    registry = http_server(("status", 204))
+    download = Download(nginx.port)
+    client = threading.Thread(target=download.run, daemon=True)
+    client.start()
+    assert download.started.wait(5)
+    env = {**os.environ, "NGINX_PORT": str(nginx.port), "NGINX_PIDFILE": str(nginx.prefix / "nginx.pid"),
+           "NGINX_PROCESS": nginx.name, "DEREGISTER_URL": f"{registry.url}/deregister",
+           "HOSTNAME": "web-0", "ENDPOINT_GRACE": "200ms", "DRAIN_TIMEOUT": "1s",
+           "HOOKRUN_STATE_DIR": str(tmp_path / "state"), "HOOKRUN_GRACE_PERIOD": "20s"}
+    started = time.monotonic()
+    hookrun = subprocess.Popen([sys.executable, "-m", "hookrun", "--config", str(ROOT / "config/nginx.toml"),
+                                "--log-target", "stderr", "prestop"], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines: list[tuple[float, str]] = []
+    assert hookrun.stdout is not None
+    reader = threading.Thread(target=read_lines, args=(hookrun.stdout.readline, lines), daemon=True)
+    reader.start()
+    quit_at = probe_after_quit(lines, hookrun, nginx.port, download)
+    code = hookrun.wait(timeout=30)
+    ended = time.monotonic()
+    reader.join(5)
+    client.join(10)
+    out = "\n".join(line for _, line in lines)
+    assert code == 0, out
+    # the registry heard about it, with the pod name
+    assert [json.loads(r.body) for r in registry.requests] == [{"pod": "web-0"}]
+    # the drain saw the download and gave up within its bound; QUIT came after it
+    assert "drain: timeout: 1 established connection(s)" in out
+    assert quit_at is not None and 1.0 <= quit_at - started <= 4.0, out
+    # the request in flight at QUIT was completed, byte for byte
+    assert download.received == SIZE
+    assert download.ended_at > quit_at + 0.5
+    # every nginx process is gone when hookrun returns (zombies count as gone)
+    assert nginx.processes() == []
+    # and hookrun returned promptly: not before nginx was done, not long after
+    assert download.ended_at - 0.5 <= ended <= download.ended_at + 1.0, out
+    assert re.search(r"wait-exit: ok: [23] processes exited", out), out  # master, busy worker(s)
+
+
+def probe_after_quit(lines: list[tuple[float, str]], hookrun: subprocess.Popen[str], port: int,
+                     download: Download) -> float | None:
+    """Wait for the QUIT to be sent, then try new connections until the download ends:
+    from 300 ms after QUIT (nginx closes its listeners) every one of them must be refused."""
+    quit_at = None
+    for _ in range(3000):
+        quit_at = next((t for t, line in lines if "prestop quit: ok: sent SIGQUIT" in line), None)
+        if quit_at is not None or hookrun.poll() is not None:
+            break
+        time.sleep(0.005)
+    if quit_at is None:
+        return None
+    refused = 0
+    while not download.ended_at and time.monotonic() < quit_at + 15:
+        now = time.monotonic()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            assert now < quit_at + 0.3, f"a new connection was accepted {now - quit_at:.3f}s after QUIT"
+        except ConnectionRefusedError:
+            refused += now >= quit_at + 0.3
+        time.sleep(0.05)
+    assert refused >= 10, f"only {refused} probes while the download was still running"
+    return quit_at
