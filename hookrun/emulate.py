@@ -31,11 +31,11 @@ from types import FrameType
 
 import psutil
 
-from hookrun import pidns
+from hookrun import contain
 from hookrun.cli import UsageError, _global_options, hook_plan, load_config
 from hookrun.config import Config
 from hookrun.log import parse_json, render_text
-from hookrun.procs import child_base_env, kill_group
+from hookrun.procs import LaunchError, child_base_env, kill_group
 from hookrun.report import Event
 from hookrun.timeline import HookRun, Note, Timeline, event_row, step_spans
 from hookrun.timeline import render_text as render_timeline
@@ -96,7 +96,7 @@ def parse_options(rest: Sequence[str], args: argparse.Namespace) -> tuple[argpar
         raise UsageError(f"emulate: {err}") from None
     if ns.timeline is not None:
         _check_timeline_path(ns.timeline)
-    if ns.pid_namespace and (problem := pidns.unavailable()):
+    if ns.pid_namespace and (problem := contain.pid_namespace_unavailable()):
         raise UsageError(problem)
     return ns, Options(tuple(command), 0, stop_after, stop_signal, ns.pid_namespace, ns.timeline)
 
@@ -132,7 +132,11 @@ def main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         _say(f"hookrun emulate: grace period {format_duration(config.settings.grace_period)} "
              f"rounded up to {grace}s (the kubelet counts whole seconds)")
     emulation = Emulation(opts, config, env, _say)
-    timeline = emulation.run()
+    try:
+        timeline = emulation.run()
+    except LaunchError as err:
+        _say(f"hookrun emulate: {err}")
+        return err.code
     print(render_timeline(timeline), flush=True)
     if opts.timeline is not None:
         _write_timeline(opts.timeline, timeline)
@@ -242,7 +246,7 @@ class Emulation:
             old = self._catch_signals()
             if self.opts.pid_namespace:
                 try:
-                    pidns.new_pid_namespace()
+                    contain.new_pid_namespace()
                 except OSError as err:
                     raise UsageError(f"--pid-namespace: cannot create a PID namespace: {err}") from None
             self._start_app()
@@ -256,17 +260,20 @@ class Emulation:
                 self._restore_signals(old)
         return self._timeline()
 
+    def _child_setup(self) -> None:
+        contain.child_setup(fresh_proc=self.opts.pid_namespace)
+
     def _start_app(self) -> None:
         argv = list(self.opts.command)
         self.t0, self.wall0 = time.monotonic(), time.time()
         try:
             popen = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, env=self.env, start_new_session=True,
-                preexec_fn=pidns.fresh_proc if self.opts.pid_namespace else None)
+                preexec_fn=self._child_setup)
         except FileNotFoundError:
-            raise UsageError(f"emulate: command not found: {argv[0]}") from None
+            raise LaunchError(127, f"command not found: {argv[0]}") from None
         except PermissionError:
-            raise UsageError(f"emulate: permission denied: {argv[0]} (not executable?)") from None
+            raise LaunchError(126, f"permission denied: {argv[0]} (not executable?)") from None
         except subprocess.SubprocessError as err:
             raise UsageError(f"emulate: cannot start {argv[0]} in a new PID namespace: {err}") from None
         self.children.append(self._watch("app", popen))
@@ -282,7 +289,7 @@ class Emulation:
             popen = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=write, stderr=write, env=self.env,
                 start_new_session=True,
-                preexec_fn=pidns.fresh_proc if self.opts.pid_namespace else None)
+                preexec_fn=self._child_setup)
         except (OSError, subprocess.SubprocessError) as err:
             os.close(read)
             os.close(write)
@@ -523,7 +530,7 @@ class Emulation:
         return Timeline(
             command=" ".join(self.opts.command), grace_s=self.opts.grace_s,
             stop_signal=self.opts.stop_signal, pid_namespace=self.opts.pid_namespace,
-            app_pid=self.app.popen.pid, app_exit_at=app_end,
+            started_wall=self.wall0, app_pid=self.app.popen.pid, app_exit_at=app_end,
             app_status=_status(self.app.popen.returncode if self.app.popen.returncode is not None else -9),
             stop_at=self.stop_at, stop_reason=self.stop_reason, term_at=self.term_at,
             term_reason=self.term_reason, kill_deadline=self.kill_deadline, kill_at=self.kill_at,

@@ -57,6 +57,7 @@ class Timeline:
     grace_s: int
     stop_signal: int
     pid_namespace: bool
+    started_wall: float  # when the app started, seconds since the epoch
     app_pid: int
     app_exit_at: float
     app_status: int  # shell convention: 128+N when killed by signal N
