@@ -42,6 +42,7 @@ from hookrun.timeline import render_text as render_timeline
 from hookrun.values import ValueProblem, format_duration, parse_duration, parse_signal, signal_name
 
 MIN_AFTER_TERM = 2  # the kubelet's minimumGracePeriodInSeconds
+PF_EXITING = 0x4  # the kernel's task flag, field 9 of /proc/PID/stat
 PIPE_LINGER = 5.0  # seconds to keep reading hook output after everything was killed
 TIMELINE_KINDS = (".svg", ".html", ".htm", ".json")
 
@@ -454,6 +455,13 @@ class Emulation:
             kill_group(self.app.popen.pid)
 
     def _hook_ended(self, hook: str, status: int, at: float) -> None:
+        if self.phase == "done" or self._app_exiting():
+            # the container is ending: its hooks die with it (in a PID namespace the kernel
+            # kills them before PID 1 can be reaped); the app's end decides what happens next
+            self.note(at, hook, f"hook ended with the app ({_describe_status(status)})")
+            for child in self.hooks():
+                child.killed_with_app |= child.name == hook
+            return
         if hook == "poststart" and status != 0 and self.phase == "running":
             self.note(at, hook, f"hook failed ({_describe_status(status)})")
             self._begin_stop(at, f"poststart failed, exit {status}")
@@ -461,6 +469,15 @@ class Emulation:
         self.note(at, hook, f"hook ended ({_describe_status(status)})")
         if hook == "prestop" and self.phase == "prestop":
             self._send_term(at, "prestop returned")
+
+    def _app_exiting(self) -> bool:
+        """The app has begun to exit but cannot be reaped yet (PF_EXITING in /proc/PID/stat)."""
+        try:
+            with open(f"/proc/{self.app.popen.pid}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()
+            return fields[0] in (b"Z", b"X") or bool(int(fields[6]) & PF_EXITING)
+        except (OSError, IndexError, ValueError):
+            return self.app.popen.poll() is not None
 
     # --- hook output ----------------------------------------------------------------------------
     def _read(self, child: _Child) -> None:
