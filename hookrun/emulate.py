@@ -32,7 +32,7 @@ from types import FrameType
 import psutil
 
 from hookrun import contain
-from hookrun.cli import UsageError, _global_options, hook_plan, load_config
+from hookrun.cli import UsageError, hook_plan, load_config
 from hookrun.config import Config
 from hookrun.log import parse_json, render_text
 from hookrun.procs import LaunchError, child_base_env, kill_group
@@ -70,7 +70,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Run CMD as the container's main process with the config's poststart and "
         "prestop hooks around it, the way the kubelet does, then print a timeline and exit with "
         "CMD's exit status. Stop it with Ctrl-C, SIGTERM or --stop-after.")
-    _global_options(p, argparse.SUPPRESS)
+    p.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH",
+                   help="config file (env HOOKRUN_CONFIG, default /etc/hookrun/hookrun.toml)")
+    p.add_argument("--grace-period", default=argparse.SUPPRESS, metavar="DUR",
+                   help="the pod's grace period, instead of settings.grace_period (env HOOKRUN_GRACE_PERIOD)")
     p.add_argument("--stop-after", metavar="DUR", help="stop the container this long after CMD started")
     p.add_argument("--stop-signal", metavar="SIG", default="TERM",
                    help="the image's STOPSIGNAL (default TERM)")

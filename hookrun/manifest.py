@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from hookrun.cli import UsageError, _global_options, hook_plan, load_config
+from hookrun.cli import UsageError, hook_plan, load_config
 from hookrun.config import Config
 from hookrun.plan import Plan, build_plan
 from hookrun.values import format_duration as fmt
@@ -182,7 +182,10 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hookrun manifest", description="Print the pod-spec fragment (lifecycle, env, volumes, "
         "terminationGracePeriodSeconds) that fits this config, as YAML to paste into a pod template.")
-    _global_options(p, argparse.SUPPRESS)
+    p.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH",
+                   help="config file (env HOOKRUN_CONFIG, default /etc/hookrun/hookrun.toml)")
+    p.add_argument("--grace-period", default=argparse.SUPPRESS, metavar="DUR",
+                   help="the pod's grace period, instead of settings.grace_period (env HOOKRUN_GRACE_PERIOD)")
     p.add_argument("--container", default=DEFAULT_CONTAINER, metavar="NAME",
                    help=f"the container's name (default {DEFAULT_CONTAINER})")
     p.add_argument("--binary", default=DEFAULT_BINARY, metavar="PATH",
