@@ -207,9 +207,14 @@ def render_text(t: Timeline) -> str:
 
 
 def event_row(stop_at: float | None, note: Note) -> str:
-    grace = f"{note.at - stop_at:8.3f}s" if stop_at is not None and note.at >= stop_at else " " * 9
     who = "" if note.source in ("app", "emulate") else f"{note.source}: "
-    return f"  {note.at:8.3f}s {grace}  {who}{note.text}"
+    return row(stop_at, note.at, who + note.text)
+
+
+def row(stop_at: float | None, at: float, text: str) -> str:
+    """A line of the event list: the time since the app started, since the stop, and what."""
+    grace = f"{at - stop_at:8.3f}s" if stop_at is not None and at >= stop_at else " " * 9
+    return f"  {at:8.3f}s {grace}  {text}"
 
 
 def chart(t: Timeline) -> list[str]:

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from hookrun.emulate import seconds_after_term
+from hookrun.kubelet import seconds_after_term
 from hookrun.log import parse_json, render_json
 from hookrun.report import Event
 from hookrun.timeline import HookRun, Note, StepSpan, Timeline, render_text, rows, step_spans, verdict
