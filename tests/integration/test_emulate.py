@@ -1,6 +1,7 @@
 """`hookrun emulate` on real processes, timed against the kubelet's rules (KUBELET.md):
 the grace timer starts before preStop; the stop signal goes out when preStop returns or the
-grace period ends; SIGKILL follows max(grace - whole seconds of preStop, 2) seconds later."""
+grace period ends; SIGKILL follows max(grace - whole seconds of preStop, 2) seconds later.
+And a real nginx with config/nginx.toml: graceful, no SIGTERM or SIGKILL needed."""
 
 from __future__ import annotations
 
@@ -10,17 +11,22 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import HELPERS, ROOT, Procs, write_config
+from helpers.scripted_http import ScriptedServer
+from test_nginx import SIZE, Download, nginx_command
 
 from hookrun.targets import scan
 
 TARGET = [sys.executable, str(HELPERS / "target.py")]
+NOTHING = '[prestop]\n[[prestop.steps]]\nname = "nothing"\nexec = ["true"]\n'
 
 
 @dataclass
@@ -53,6 +59,63 @@ def emulate(tmp: Path, config: str, *options: str, cmd: list[str], timeout: floa
     return Emulated(done.returncode, done.stdout, done.stderr, seconds, data)
 
 
+def settings(grace: str, reserve: str = "1s") -> str:
+    return f'[settings]\ngrace_period = "{grace}"\nshutdown_reserve = "{reserve}"\n'
+
+
+class Background:
+    """An emulator running while the test acts on it: reads its live log, signals it."""
+
+    def __init__(self, tmp: Path, config: Path, *options: str, cmd: list[str],
+                 env: dict[str, str] | None = None) -> None:
+        self.timeline = tmp / "timeline.json"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hookrun", "--config", str(config), "emulate", "--timeline",
+             str(self.timeline), *options, "--", *cmd],
+            cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        self.out = self.err = ""
+
+    def wait_for(self, text: str) -> None:
+        """Read the live log (stderr) until a line holds `text` (bounded)."""
+        assert self.proc.stderr is not None
+        for _ in range(500):
+            line = self.proc.stderr.readline()
+            if text in line or not line:
+                break
+        assert text in line, f"no {text!r} in the live log"
+
+    def app_ready(self) -> None:
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline().startswith("ready pid=")  # the app's handlers are set
+
+    def interrupt(self) -> float:
+        os.kill(self.proc.pid, signal.SIGINT)
+        return time.time()
+
+    def finish(self) -> dict[str, Any]:
+        self.out, self.err = self.proc.communicate(timeout=30)
+        return dict(json.loads(self.timeline.read_text()))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:  # what it started dies with it (PR_SET_PDEATHSIG)
+            self.proc.kill()
+        self.proc.communicate(timeout=20)
+
+
+@pytest.fixture
+def background() -> Iterator[Callable[..., Background]]:
+    started: list[Background] = []
+
+    def start(*args: Any, **kwargs: Any) -> Background:
+        started.append(Background(*args, **kwargs))
+        return started[-1]
+
+    yield start
+    for emulator in started:
+        emulator.close()
+
+
 def rest_after_term(grace: int, hook_seconds: float) -> int:
     """The kubelet's arithmetic, written out again: whole seconds subtracted, at least 2 left."""
     return max(grace - math.floor(hook_seconds), 2)
@@ -64,11 +127,7 @@ def check_kubelet_arithmetic(t: dict[str, Any]) -> None:
 
 
 def test_graceful_app_gets_sigterm_when_prestop_returns(tmp_path: Path) -> None:
-    config = f"""
-[settings]
-grace_period = "5s"
-shutdown_reserve = "1s"
-
+    config = settings("5s") + f"""
 [poststart]
 [[poststart.steps]]
 name = "log-start"
@@ -110,16 +169,7 @@ shell = "echo \\"stopping, grace $HOOKRUN_GRACE_PERIOD\\" >> {tmp_path}/life.log
 
 
 def test_app_ignoring_sigterm_is_sigkilled_after_the_rest_of_the_grace_period(tmp_path: Path) -> None:
-    config = """
-[settings]
-grace_period = "3s"
-shutdown_reserve = "1s"
-
-[prestop]
-[[prestop.steps]]
-name = "nap"
-sleep = "1s"
-"""
+    config = settings("3s") + '[prestop]\n[[prestop.steps]]\nname = "nap"\nsleep = "1s"\n'
     run = emulate(tmp_path, config, "--stop-after", "500ms", cmd=[*TARGET, "--ignore", "TERM"])
     t = run.timeline
     assert run.code == 128 + 9, run.err
@@ -137,11 +187,7 @@ sleep = "1s"
 
 
 def test_prestop_that_outlasts_the_grace_period_is_abandoned(tmp_path: Path) -> None:
-    config = """
-[settings]
-grace_period = "2s"
-shutdown_reserve = "1s"
-
+    config = settings("2s") + """
 [prestop]
 timeout = "20s"
 [[prestop.steps]]
@@ -165,11 +211,7 @@ sleep = "10s"
 
 
 def test_failed_poststart_runs_prestop_and_kills_the_app(tmp_path: Path) -> None:
-    config = f"""
-[settings]
-grace_period = "4s"
-shutdown_reserve = "1s"
-
+    config = settings("4s") + f"""
 [poststart]
 [[poststart.steps]]
 name = "check"
@@ -196,13 +238,10 @@ write = {{ path = "{tmp_path}/prestop.ran", text = "yes" }}
     assert 0.3 <= run.seconds <= 10
 
 
-def test_ctrl_c_during_a_long_poststart(tmp_path: Path, procs: Procs, unique: str) -> None:
+def test_ctrl_c_during_a_long_poststart(tmp_path: Path, procs: Procs, unique: str,
+                                       background: Callable[..., Background]) -> None:
     slow = procs.named(unique, sys.executable)  # the poststart's command, findable by name
-    config = f"""
-[settings]
-grace_period = "5s"
-shutdown_reserve = "1s"
-
+    config = settings("5s") + f"""
 [poststart]
 timeout = "60s"
 [[poststart.steps]]
@@ -214,34 +253,17 @@ exec = ["{slow}", "{HELPERS / 'target.py'}", "--exit-after", "60"]
 name = "mark"
 write = {{ path = "{tmp_path}/prestop.ran", text = "yes" }}
 """
-    path = write_config(tmp_path, config)
-    timeline = tmp_path / "timeline.json"
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "hookrun", "--config", str(path), "emulate", "--timeline", str(timeline),
-         "--", *TARGET, "--exit-on", "TERM"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert emulator.stderr is not None
-        for _ in range(200):  # until the poststart's long step has started (bounded)
-            line = emulator.stderr.readline()
-            if "warm-up: start" in line or not line:
-                break
-        assert "warm-up: start" in line
-        for _ in range(100):  # the step's command is being started: until it runs (bounded)
-            if running(unique):
-                break
-            time.sleep(0.05)
-        assert running(unique)
-        interrupted = time.time()
-        os.kill(emulator.pid, signal.SIGINT)
-        _, err = emulator.communicate(timeout=20)
-    finally:
-        if emulator.poll() is None:  # what it started dies with it (PR_SET_PDEATHSIG)
-            emulator.kill()
-            emulator.communicate(timeout=20)
+    emulator = background(tmp_path, write_config(tmp_path, config), cmd=[*TARGET, "--exit-on", "TERM"])
+    emulator.wait_for("warm-up: start")
+    for _ in range(100):  # the step's command is being started: until it runs (bounded)
+        if running(unique):
+            break
+        time.sleep(0.05)
+    assert running(unique)
+    interrupted = emulator.interrupt()
+    t = emulator.finish()
     ended = time.time()
-    t = json.loads(timeline.read_text())
-    assert emulator.returncode == 0, err
+    assert emulator.proc.returncode == 0, emulator.err
     assert t["stop_reason"] == "Ctrl-C"
     assert 0 <= t["started_wall"] + t["stop_at"] - interrupted <= 1.0
     # prestop ran while poststart was still busy; the app stopped gracefully
@@ -255,38 +277,16 @@ write = {{ path = "{tmp_path}/prestop.ran", text = "yes" }}
     assert ended - interrupted <= 8
 
 
-def test_a_second_ctrl_c_kills_at_once(tmp_path: Path) -> None:
-    config = """
-[settings]
-grace_period = "60s"
-
-[prestop]
-[[prestop.steps]]
-name = "nap"
-sleep = "1s"
-"""
-    path = write_config(tmp_path, config)
-    timeline = tmp_path / "timeline.json"
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "hookrun", "--config", str(path), "emulate", "--timeline", str(timeline),
-         "--", *TARGET, "--ignore", "TERM"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert emulator.stdout is not None and emulator.stderr is not None
-        assert emulator.stdout.readline().startswith("ready pid=")  # the app's handlers are set
-        os.kill(emulator.pid, signal.SIGINT)
-        for _ in range(200):
-            if "SIGTERM to the app" in emulator.stderr.readline():
-                break
-        second = time.monotonic()
-        os.kill(emulator.pid, signal.SIGINT)
-        emulator.communicate(timeout=20)
-    finally:
-        if emulator.poll() is None:  # what it started dies with it (PR_SET_PDEATHSIG)
-            emulator.kill()
-            emulator.communicate(timeout=20)
-    t = json.loads(timeline.read_text())
-    assert emulator.returncode == 137
+def test_a_second_ctrl_c_kills_at_once(tmp_path: Path, background: Callable[..., Background]) -> None:
+    config = settings("60s") + '[prestop]\n[[prestop.steps]]\nname = "nap"\nsleep = "1s"\n'
+    emulator = background(tmp_path, write_config(tmp_path, config), cmd=[*TARGET, "--ignore", "TERM"])
+    emulator.app_ready()
+    emulator.interrupt()
+    emulator.wait_for("SIGTERM to the app")
+    second = time.monotonic()
+    emulator.interrupt()
+    t = emulator.finish()
+    assert emulator.proc.returncode == 137
     assert t["forced"] and t["kill_at"] is not None
     assert 0 <= t["kill_at"] - t["term_at"] <= 1.0  # not the 59 s the grace period had left
     assert time.monotonic() - second <= 5
@@ -310,15 +310,7 @@ write = {{ path = "{tmp_path}/prestop.ran", text = "yes" }}
 
 
 def test_stop_signal_option(tmp_path: Path) -> None:
-    config = """
-[settings]
-grace_period = "5s"
-shutdown_reserve = "1s"
-[prestop]
-[[prestop.steps]]
-name = "nothing"
-exec = ["true"]
-"""
+    config = settings("5s") + NOTHING
     run = emulate(tmp_path, config, "--stop-after", "200ms", "--stop-signal", "QUIT",
                   cmd=[*TARGET, "--exit-on", "QUIT"])
     assert run.code == 0, run.err
@@ -327,13 +319,50 @@ exec = ["true"]
     assert "after SIGQUIT" in run.timeline["verdict"]
 
 
+@pytest.mark.parametrize("pid_namespace", [False, True], ids=["host-pids", "pid-namespace"])
+def test_nginx_shuts_down_gracefully(tmp_path: Path, unique: str, pid_namespace: bool,
+                                     http_server: Callable[..., ScriptedServer],
+                                     background: Callable[..., Background]) -> None:
+    if pid_namespace and os.geteuid() != 0:
+        pytest.skip("--pid-namespace needs root")
+    argv, prefix, port = nginx_command(tmp_path, unique)
+    registry = http_server(("status", 204))
+    env = {"NGINX_PORT": str(port), "NGINX_PIDFILE": str(prefix / "nginx.pid"),
+           "NGINX_PROCESS": unique, "DEREGISTER_URL": f"{registry.url}/deregister",
+           "HOSTNAME": "web-0", "ENDPOINT_GRACE": "500ms", "DRAIN_TIMEOUT": "1s"}
+    emulator = background(tmp_path, ROOT / "config/nginx.toml", "--grace-period", "10s",
+                          *(["--pid-namespace"] if pid_namespace else []), cmd=argv, env=env)
+    emulator.wait_for("wait-listening: ok")  # poststart says when nginx listens
+    download = Download(port)
+    client = threading.Thread(target=download.run, daemon=True)
+    client.start()
+    assert download.started.wait(5)
+    deleted = emulator.interrupt()  # the pod is deleted while the download runs
+    t = emulator.finish()
+    client.join(10)
+    steps = {s["name"]: s for h in t["hooks"] if h["hook"] == "prestop" for s in h["steps"]}
+    assert emulator.proc.returncode == 0, emulator.err
+    assert t["pid_namespace"] is pid_namespace
+    assert 0 <= t["started_wall"] + t["stop_at"] - deleted <= 1.0
+    # the hook did the work: registry told, the drain saw the download, QUIT sent
+    assert [json.loads(r.body) for r in registry.requests] == [{"pod": "web-0"}]
+    assert steps["deregister"]["status"] == "ok" and steps["endpoint-race"]["status"] == "ok"
+    assert steps["drain"]["status"] == "timeout"
+    assert steps["quit"]["status"] == "ok"
+    # nginx finished the download and exited during prestop: no SIGTERM, no SIGKILL needed
+    assert download.received == SIZE
+    assert t["term_at"] is None and t["kill_at"] is None
+    assert t["app_status"] == 0
+    assert t["app_exit_at"] - t["stop_at"] <= t["grace_s"]
+    assert steps["wait-exit"]["status"] in ("ok", "killed")  # the hook ends with the container
+    assert t["verdict"].startswith("graceful: app exited during prestop")
+    assert t["verdict"] in emulator.out
+    assert not running(unique)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="--pid-namespace needs root")
 def test_pid_namespace_app_is_pid_1_and_hooks_see_it(tmp_path: Path) -> None:
-    config = f"""
-[settings]
-grace_period = "3s"
-shutdown_reserve = "1s"
-
+    config = settings("3s") + f"""
 [prestop]
 [[prestop.steps]]
 name = "look"
@@ -353,15 +382,7 @@ shell = "tr '\\\\0' ' ' < /proc/1/cmdline > {tmp_path}/pid1; ls /proc | grep -c 
 @pytest.mark.skipif(os.geteuid() != 0, reason="--pid-namespace needs root")
 def test_pid_1_without_a_handler_ignores_sigterm(tmp_path: Path) -> None:
     """As in a container: the kernel drops signals PID 1 has no handler for; only SIGKILL ends it."""
-    config = """
-[settings]
-grace_period = "2s"
-shutdown_reserve = "1s"
-[prestop]
-[[prestop.steps]]
-name = "nothing"
-exec = ["true"]
-"""
+    config = settings("2s") + NOTHING
     run = emulate(tmp_path, config, "--pid-namespace", "--stop-after", "200ms", cmd=["sleep", "60"])
     t = run.timeline
     assert run.code == 137, run.err
@@ -370,7 +391,7 @@ exec = ["true"]
 
 
 def test_pid_namespace_needs_root(tmp_path: Path) -> None:
-    path = write_config(tmp_path, "[prestop]\n[[prestop.steps]]\nname = \"x\"\nexec = [\"true\"]\n")
+    path = write_config(tmp_path, NOTHING)
     code = (
         "import encodings.ascii, os, sys\n"  # imports from /root are refused once the uid is dropped
         "from hookrun import cli, contain, emulate, timeline, timeline_svg\n"
@@ -396,7 +417,7 @@ def test_pid_namespace_needs_root(tmp_path: Path) -> None:
     (["--stop-signal", "SIGNOPE", "--", "true"], "unknown signal"),
 ])
 def test_usage_errors(tmp_path: Path, options: list[str], message: str) -> None:
-    path = write_config(tmp_path, "[prestop]\n[[prestop.steps]]\nname = \"x\"\nexec = [\"true\"]\n")
+    path = write_config(tmp_path, NOTHING)
     done = subprocess.run([sys.executable, "-m", "hookrun", "--config", str(path), "emulate", *options],
                           cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 2
@@ -404,7 +425,7 @@ def test_usage_errors(tmp_path: Path, options: list[str], message: str) -> None:
 
 
 def test_config_error_runs_nothing(tmp_path: Path) -> None:
-    path = write_config(tmp_path, '[prestop]\n[[prestop.steps]]\nname = "x"\nexec = ["true"]\ntimout = 1\n')
+    path = write_config(tmp_path, NOTHING + "timout = 1\n")
     done = subprocess.run([sys.executable, "-m", "hookrun", "--config", str(path), "emulate", "--",
                            "touch", str(tmp_path / "ran")], cwd=ROOT, capture_output=True, text=True,
                           timeout=30, check=False)
@@ -414,7 +435,7 @@ def test_config_error_runs_nothing(tmp_path: Path) -> None:
 
 
 def test_command_not_found(tmp_path: Path) -> None:
-    path = write_config(tmp_path, "[prestop]\n[[prestop.steps]]\nname = \"x\"\nexec = [\"true\"]\n")
+    path = write_config(tmp_path, NOTHING)
     done = subprocess.run([sys.executable, "-m", "hookrun", "--config", str(path), "emulate", "--",
                            str(tmp_path / "nope")], cwd=ROOT, capture_output=True, text=True,
                           timeout=30, check=False)
@@ -425,15 +446,7 @@ def test_command_not_found(tmp_path: Path) -> None:
 def test_svg_and_html_timelines_are_written(tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
-    config = """
-[settings]
-grace_period = "3s"
-shutdown_reserve = "1s"
-[prestop]
-[[prestop.steps]]
-name = "nothing"
-exec = ["true"]
-"""
+    config = settings("3s") + NOTHING
     path = write_config(tmp_path, config)
     for name in ("t.svg", "t.html"):
         done = subprocess.run(
