@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests and the demo use, when they are missing.
 set -euo pipefail
 need=()
-for pair in nginx:nginx-light ip:iproute2 unshare:util-linux killall:psmisc openssl:openssl; do
+for pair in nginx:nginx-light ip:iproute2 unshare:util-linux killall:psmisc openssl:openssl curl:curl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -49,6 +49,12 @@ class Found:
     problem: str | None = None  # the target cannot be resolved (bad pidfile, protected pid)
 
 
+def listed(labels: list[str]) -> str:
+    """"pid 12 (nginx)" or "3 processes: pids 12 (nginx), 13 (nginx), 14 (nginx)"."""
+    shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
+    return f"pid {shown}" if len(labels) == 1 else f"{len(labels)} processes: pids {shown}"
+
+
 def parse_target(f: Fields) -> Target | None:
     """Exactly one of the target keys from the table being read by `f`."""
     given = [key for key in TARGET_KEYS if f.has(key)]
@@ -93,7 +99,8 @@ def find(target: Target, protected: frozenset[int]) -> Found:
         matches = [p for p in table.values() if _named(p, target.value)]
     else:
         pattern = re.compile(target.value)
-        matches = [p for p in table.values() if pattern.search(_cmdline(p.pid, p.name))]
+        lines = ((p, _cmdline(p.pid)) for p in table.values())
+        matches = [p for p, line in lines if line and pattern.search(line)]  # no kernel threads
     live = [p for p in matches if not p.zombie and p.pid not in shielded]
     return Found(tuple(sorted(live, key=lambda p: (p.started, p.pid))))
 
@@ -123,15 +130,13 @@ def _stat(pid: int) -> Proc | None:
         return None
 
 
-def _cmdline(pid: int, fallback: str) -> str:
-    """The full command line, arguments joined by spaces ("[name]" for kernel threads)."""
+def _cmdline(pid: int) -> str:
+    """The full command line, arguments joined by spaces; empty for kernel threads and zombies."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             data = handle.read()
     except OSError:
         return ""
-    if not data:
-        return f"[{fallback}]"
     return data.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
 
 

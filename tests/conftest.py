@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers.scripted_http import ScriptedServer
+from helpers.servers import Listener, ScriptedServer
 
 HELPERS = Path(__file__).parent / "helpers"
 ROOT = Path(__file__).parent.parent
+# hookrun's http step honours proxy variables like curl; test traffic stays on loopback
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    os.environ.pop(_name, None)
 
 
 @dataclass
@@ -125,46 +128,6 @@ def http_server() -> Iterator[Callable[..., ScriptedServer]]:
     yield start
     for server in servers:
         server.close()
-
-
-class Listener:
-    """A real TCP server that accepts connections and holds them until told to close them."""
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.sock.listen(128)
-        self.host, self.port = host, self.sock.getsockname()[1]
-        self.accepted: list[socket.socket] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        self.sock.settimeout(0.05)
-        while not self.stop.is_set():
-            try:
-                self.accepted.append(self.sock.accept()[0])
-            except (TimeoutError, OSError):
-                continue
-
-    def connect(self, count: int = 1) -> list[socket.socket]:
-        """Client connections to this listener, established before this returns."""
-        clients = [socket.create_connection((self.host, self.port), timeout=5) for _ in range(count)]
-        for _ in range(500):
-            if len(self.accepted) >= count:
-                break
-            time.sleep(0.01)
-        return clients
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        for conn in self.accepted:
-            conn.close()
-        self.sock.close()
 
 
 @pytest.fixture

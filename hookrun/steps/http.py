@@ -54,7 +54,6 @@ class Http:
 
 class Answer(NamedTuple):
     status: int
-    reason: str
     retry_after: str | None
     location: str | None
 
@@ -158,7 +157,7 @@ def describe(spec: Spec) -> str:
 
 # --- one attempt --------------------------------------------------------------------------------
 
-class _Refused(Exception):
+class _NoAnswer(Exception):
     """The request went wrong before a status arrived; `final`: retrying cannot help."""
 
     def __init__(self, message: str, final: bool = False) -> None:
@@ -174,7 +173,7 @@ def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
         answer = call_within(lambda: _request(http, left), left)
     except Overrun:
         return timeout(f"no complete response from {target} within {format_duration(left)}")
-    except _Refused as err:
+    except _NoAnswer as err:
         detail = _scrub(f"{target}: {err}", http)
         return fail(detail) if err.final else retry(detail)
     return _judge(http, target, answer)
@@ -235,23 +234,22 @@ def _request(http: Http, seconds: float) -> Answer:
 
     try:
         with httpx.Client(timeout=httpx.Timeout(max(seconds, 0.001)), verify=_tls(http),
-                          follow_redirects=http.follow_redirects, trust_env=False) as client, \
+                          follow_redirects=http.follow_redirects) as client, \
                 client.stream(http.method, http.url, headers=_headers(http), content=http.body) as r:
-            return Answer(r.status_code, r.reason_phrase, r.headers.get("retry-after"),
-                          r.headers.get("location"))
+            return Answer(r.status_code, r.headers.get("retry-after"), r.headers.get("location"))
     except httpx.TimeoutException as err:
-        raise _Refused(f"timed out ({_phase(err)})") from None
+        raise _NoAnswer(f"timed out ({_phase(err)})") from None
     except httpx.ConnectError as err:
         raise _connect_problem(err) from None
     except httpx.LocalProtocolError:  # its text quotes the offending header value: not shown
-        raise _Refused("the request cannot be sent (a header name or value is not valid HTTP)",
+        raise _NoAnswer("the request cannot be sent (a header name or value is not valid HTTP)",
                        final=True) from None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as err:
-        raise _Refused(f"the request cannot be sent ({type(err).__name__}: {err})", final=True) from None
+        raise _NoAnswer(f"the request cannot be sent ({type(err).__name__}: {err})", final=True) from None
     except httpx.TooManyRedirects:
-        raise _Refused("too many redirects", final=True) from None
+        raise _NoAnswer("too many redirects", final=True) from None
     except httpx.TransportError as err:
-        raise _Refused(f"{type(err).__name__}: {err or 'connection lost'}") from None
+        raise _NoAnswer(f"{type(err).__name__}: {err or 'connection lost'}") from None
 
 
 def _headers(http: Http) -> list[tuple[str, str]]:
@@ -272,7 +270,7 @@ def _tls(http: Http) -> ssl.SSLContext | bool:
     try:
         return ssl.create_default_context(cafile=http.ca_file)
     except (OSError, ssl.SSLError) as err:
-        raise _Refused(f"cannot use ca_file {http.ca_file}: {err}", final=True) from None
+        raise _NoAnswer(f"cannot use ca_file {http.ca_file}: {err}", final=True) from None
 
 
 def _phase(err: httpx.TimeoutException) -> str:
@@ -281,16 +279,16 @@ def _phase(err: httpx.TimeoutException) -> str:
     return names.get(type(err).__name__, type(err).__name__)
 
 
-def _connect_problem(err: httpx.ConnectError) -> _Refused:
+def _connect_problem(err: httpx.ConnectError) -> _NoAnswer:
     text = str(err)
     if "CERTIFICATE_VERIFY_FAILED" in text:
-        return _Refused("TLS certificate not trusted (set ca_file, or tls_verify = false)",
+        return _NoAnswer("TLS certificate not trusted (set ca_file, or tls_verify = false)",
                         final=True)
     if "Connection refused" in text:
-        return _Refused("connection refused")
+        return _NoAnswer("connection refused")
     if "Name or service not known" in text or "Temporary failure in name resolution" in text:
-        return _Refused("host name not resolved")
-    return _Refused(f"cannot connect: {text}")
+        return _NoAnswer("host name not resolved")
+    return _NoAnswer(f"cannot connect: {text}")
 
 
 HTTP = Kind("http", parse, describe, attempt)

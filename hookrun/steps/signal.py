@@ -58,14 +58,9 @@ def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
             return fail(f"not permitted to send {name} to pid {proc.label()} "
                         f"(hookrun runs as uid {os.getuid()}; run it as the process's user)")
     if not sent:
-        return ok(f"{_listed(gone)} exited before {name} could be sent")
-    tail = f"; {_listed(gone)} already gone" if gone else ""
-    return ok(f"sent {name} to {_listed(sent)}{tail}")
-
-
-def _listed(labels: list[str]) -> str:
-    shown = ", ".join(labels[:5]) + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
-    return f"pid {shown}" if len(labels) == 1 else f"{len(labels)} processes: pids {shown}"
+        return ok(f"{targets.listed(gone)} exited before {name} could be sent")
+    tail = f"; {targets.listed(gone)} already gone" if gone else ""
+    return ok(f"sent {name} to {targets.listed(sent)}{tail}")
 
 
 SIGNAL = Kind("signal", parse, describe, attempt, duration=lambda spec: 0.0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import socket
 from dataclasses import dataclass
 
 from hookrun.bounded import Overrun, call_within
@@ -39,12 +38,14 @@ def _address(spec: Tcp) -> str:
 
 
 def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+    import socket  # here: the other kinds' hooks do not pay for its import
+
     tcp: Tcp = spec
     where = _address(tcp)
     left = ctx.left()
     try:
         conn = call_within(lambda: socket.create_connection((tcp.host, tcp.port), timeout=left),
-                           left, discard=_close)
+                           left, discard=socket.socket.close)
     except (Overrun, TimeoutError):
         return timeout(f"a connection to {where} neither completed nor was refused within "
                        f"{format_duration(left)} (packets dropped?)")
@@ -56,14 +57,10 @@ def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
         reason = "host name not resolved" if isinstance(err, socket.gaierror) else \
             (err.strerror or errno.errorcode.get(err.errno or 0, str(err)))
         return not_yet(f"cannot connect to {where}: {reason}")
-    _close(conn)
+    conn.close()
     if tcp.state == "open":
         return ok(f"{where} accepts connections")
     return not_yet(f"{where} still accepts connections")
-
-
-def _close(conn: socket.socket) -> None:
-    conn.close()
 
 
 TCP = Kind("tcp", parse, describe, attempt, polling=True, poll_interval=0.1)

@@ -49,9 +49,7 @@ def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
             return ok(f"no process matched {spec.target.describe()}")
         return ok(f"{len(seen)} process{'es' if len(seen) > 1 else ''} exited")
     seen.update(p.pid for p in found.procs)
-    labels = ", ".join(p.label() for p in found.procs[:5])
-    more = f" and {len(found.procs) - 5} more" if len(found.procs) > 5 else ""
-    return not_yet(f"still running: pid {labels}{more}", tuple(fds))
+    return not_yet(f"still running: {targets.listed([p.label() for p in found.procs])}", tuple(fds))
 
 
 def _watch(procs: tuple[targets.Proc, ...]) -> tuple[list[int], bool]:

@@ -14,7 +14,7 @@ from time import time
 
 import pytest
 from conftest import Run, run_hookrun, write_config
-from helpers.scripted_http import ScriptedServer
+from helpers.servers import ScriptedServer
 
 Start = Callable[..., ScriptedServer]
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Listener, free_port, later, run_hookrun, write_config
+from conftest import ROOT, free_port, later, run_hookrun, write_config
+from helpers.servers import Listener
 
 Listen = Callable[..., Listener]
 

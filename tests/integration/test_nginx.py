@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, free_port
-from helpers.scripted_http import ScriptedServer
+from helpers.servers import ScriptedServer
 
 from hookrun.targets import scan
 

@@ -85,6 +85,10 @@ name = "wait-self"
 wait_exit = {{ cmdline = "-m hookrun --config" }}
 timeout = "2s"
 [[run.steps]]
+name = "kernel-threads"
+wait_exit = {{ cmdline = "kworker|kthreadd|ksoftirqd" }}
+timeout = "2s"
+[[run.steps]]
 name = "after"
 sleep = "1ms"
 '''))
@@ -93,6 +97,7 @@ sleep = "1ms"
     assert "self: ok: no process matched" in result.out
     assert f"parent: failed: pid {os.getpid()} is hookrun itself, one of its ancestors" in result.out
     assert "wait-self: ok: no process matched" in result.out
+    assert "kernel-threads: ok: no process matched" in result.out  # never targets
     assert "after: ok" in result.out
 
 

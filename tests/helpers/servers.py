@@ -1,4 +1,5 @@
-"""A real HTTP/1.1 server on 127.0.0.1 that follows a script, one action per request.
+"""Real servers on loopback for the tests: a TCP listener that holds what it accepts, and an
+HTTP/1.1 server that follows a script, one action per request.
 
 Actions: ("status", code, {header: value}) answers and closes; ("hang",) reads the request and
 never answers; ("silent",) accepts and never even reads; ("trickle", seconds) sends a status
@@ -13,10 +14,59 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 Action = tuple[Any, ...]
+
+
+class Listener:
+    """A real TCP server that accepts connections and holds them until told to close them;
+    `handle`, if given, serves each one on a thread of its own."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 handle: Callable[[socket.socket], None] | None = None) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(128)
+        self.host, self.port = host, self.sock.getsockname()[1]
+        self.handle = handle
+        self.accepted: list[socket.socket] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.05)
+        while not self.stop.is_set():
+            try:
+                conn = self.sock.accept()[0]
+            except (TimeoutError, OSError):
+                continue
+            self.accepted.append(conn)
+            if self.handle is not None:
+                threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
+
+    def connect(self, count: int = 1) -> list[socket.socket]:
+        """Client connections to this listener, established before this returns."""
+        clients = [socket.create_connection((self.host, self.port), timeout=5) for _ in range(count)]
+        for _ in range(500):
+            if len(self.accepted) >= count:
+                break
+            time.sleep(0.01)
+        return clients
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        for conn in self.accepted:
+            with contextlib.suppress(OSError):
+                conn.close()
+        self.sock.close()
+
 
 
 @dataclass
@@ -35,25 +85,10 @@ class ScriptedServer:
     requests: list[Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        self.listener = Listener(handle=self._handle)
+        self.port = self.listener.port
         self.url = f"http{'s' if self.tls else ''}://127.0.0.1:{self.port}"
-        self.stopping = threading.Event()
-        self.conns: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        self.sock.settimeout(0.05)
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.conns.append(conn)
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        self.stopping = self.listener.stop
 
     def _next(self) -> Action:
         return self.script.pop(0) if len(self.script) > 1 else self.script[0]
@@ -106,9 +141,4 @@ class ScriptedServer:
         return Request(time.monotonic(), method, path, headers, body)
 
     def close(self) -> None:
-        self.stopping.set()
-        self.thread.join(5)
-        for conn in self.conns:
-            with contextlib.suppress(OSError):
-                conn.close()
-        self.sock.close()
+        self.listener.close()
