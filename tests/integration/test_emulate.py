@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import HELPERS, ROOT, Procs, write_config
-from helpers.scripted_http import ScriptedServer
+from helpers.servers import ScriptedServer
 from test_nginx import SIZE, Download, nginx_command
 
 from hookrun.targets import scan
@@ -90,8 +90,10 @@ class Background:
         assert self.proc.stdout.readline().startswith("ready pid=")  # the app's handlers are set
 
     def interrupt(self) -> float:
+        """SIGINT, as Ctrl-C would send; the wall-clock time just before it."""
+        sent = time.time()
         os.kill(self.proc.pid, signal.SIGINT)
-        return time.time()
+        return sent
 
     def finish(self) -> dict[str, Any]:
         self.out, self.err = self.proc.communicate(timeout=30)

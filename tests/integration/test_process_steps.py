@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -73,16 +74,17 @@ signal = {{ pidfile = "{tmp_path}/none.pid" }}
 
 
 def test_never_targets_itself_or_its_ancestors(tmp_path: Path) -> None:
+    me = re.escape(f"-m hookrun --config {tmp_path / 'hookrun.toml'}")  # no other test's hookrun
     config = write_config(tmp_path, hook(f'''
 [[run.steps]]
 name = "self"
-signal = {{ cmdline = "-m hookrun --config", signal = "KILL", missing_ok = true }}
+signal = {{ cmdline = '{me}', signal = "KILL", missing_ok = true }}
 [[run.steps]]
 name = "parent"
 signal = {{ pid = {os.getpid()}, signal = "KILL" }}
 [[run.steps]]
 name = "wait-self"
-wait_exit = {{ cmdline = "-m hookrun --config" }}
+wait_exit = {{ cmdline = '{me}' }}
 timeout = "2s"
 [[run.steps]]
 name = "kernel-threads"
