@@ -164,7 +164,7 @@ class Emulation:
             raise LaunchError(126, f"permission denied: {argv[0]} (not executable?)") from None
         except subprocess.SubprocessError as err:  # the preparation in the child failed
             raise LaunchError(126, f"cannot start {argv[0]}: {err}") from None
-        self.children.append(self._watch("app", popen))
+        self.children.append(self._watch("app", popen, 0.0))
         where = ", PID 1 of a new PID namespace" if self.opts.pid_namespace else ""
         self.note(0.0, "app", f"app started: {' '.join(argv)} (pid {popen.pid}{where})")
 
@@ -186,17 +186,16 @@ class Emulation:
             return
         os.close(write)
         os.set_blocking(read, False)
-        child = self._watch(hook, popen, read)
-        child.started = at
-        self.children.append(child)
+        self.children.append(self._watch(hook, popen, at, read))
         self.note(at, hook, f"hook started (pid {popen.pid})")
 
-    def _watch(self, name: str, popen: subprocess.Popen[bytes], out: int | None = None) -> _Child:
+    def _watch(self, name: str, popen: subprocess.Popen[bytes], started: float,
+               out: int | None = None) -> _Child:
         try:
             pidfd: int | None = os.pidfd_open(popen.pid)
         except (AttributeError, OSError):
             pidfd = None
-        child = _Child(name, popen, 0.0, pidfd, out)
+        child = _Child(name, popen, started, pidfd, out)
         if pidfd is not None:
             self.sel.register(pidfd, selectors.EVENT_READ, None)
         if out is not None:
