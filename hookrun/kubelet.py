@@ -1,6 +1,6 @@
 """The kubelet's side of a container's life, for `hookrun emulate`, on real processes.
 
-The sequence (KUBELET.md): CMD starts and postStart runs at the same time. A failed postStart
+The sequence, as in the kubelet's source: CMD starts and postStart runs at the same time. A failed postStart
 kills the container. A stop (Ctrl-C, SIGTERM, --stop-after) starts the grace timer, then runs
 preStop raced against it; when preStop returns or the grace period ends (the hook is then
 abandoned, not killed), the elapsed whole seconds are subtracted, the rest clamped to at least
