@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HELPERS, ROOT, Procs, write_config
+from conftest import HELPERS, ROOT, Procs, free_port, write_config
 from helpers.servers import ScriptedServer
-from test_nginx import SIZE, Download, nginx_command
+from test_nginx import SIZE, Download
 
 from hookrun.targets import scan
 
@@ -321,13 +321,35 @@ def test_stop_signal_option(tmp_path: Path) -> None:
     assert "after SIGQUIT" in run.timeline["verdict"]
 
 
+def nginx_argv(prefix: Path, name: str) -> tuple[list[str], int]:
+    """An nginx of this test's own (demo/nginx.conf in `prefix`, a free port, every process
+    named `name`): its command line and port."""
+    binary = "/usr/sbin/nginx"
+    if not os.access(binary, os.X_OK):
+        pytest.skip("nginx is not installed (build/system-deps.sh installs it)")
+    port = free_port()
+    for sub in ("html", "tmp", "bin"):
+        (prefix / sub).mkdir(parents=True, exist_ok=True)
+    conf = (ROOT / "demo/nginx.conf").read_text()
+    conf = conf.replace("@PREFIX@", str(prefix)).replace("@PORT@", str(port))
+    if os.geteuid() == 0:
+        conf = "user root;\n" + conf  # workers must read the test's private temp dir
+    (prefix / "nginx.conf").write_text(conf)
+    (prefix / "bin" / name).symlink_to(binary)
+    return [str(prefix / "bin" / name), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+            "-e", str(prefix / "error.log")], port
+
+
 @pytest.mark.parametrize("pid_namespace", [False, True], ids=["host-pids", "pid-namespace"])
 def test_nginx_shuts_down_gracefully(tmp_path: Path, unique: str, pid_namespace: bool,
                                      http_server: Callable[..., ScriptedServer],
                                      background: Callable[..., Background]) -> None:
     if pid_namespace and os.geteuid() != 0:
         pytest.skip("--pid-namespace needs root")
-    argv, prefix, port = nginx_command(tmp_path, unique)
+    prefix = tmp_path / "nginx"
+    argv, port = nginx_argv(prefix, unique)
+    (prefix / "html/slow").mkdir()
+    (prefix / "html/slow/big.bin").write_bytes(os.urandom(SIZE))
     registry = http_server(("status", 204))
     env = {"NGINX_PORT": str(port), "NGINX_PIDFILE": str(prefix / "nginx.pid"),
            "NGINX_PROCESS": unique, "DEREGISTER_URL": f"{registry.url}/deregister",

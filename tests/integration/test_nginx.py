@@ -35,9 +35,8 @@ class Nginx:
         return [p.pid for p in scan() if p.name == self.name and not p.zombie]
 
 
-def nginx_command(tmp_path: Path, name: str) -> tuple[list[str], Path, int]:
-    """The command line of an nginx of this test (own prefix, a free port, every process named
-    `name`), with its files written; and its prefix and port."""
+@pytest.fixture
+def nginx(tmp_path: Path, unique: str) -> Iterator[Nginx]:
     binary = "/usr/sbin/nginx"
     if not os.access(binary, os.X_OK):
         pytest.skip("nginx is not installed (build/system-deps.sh installs it)")
@@ -50,16 +49,10 @@ def nginx_command(tmp_path: Path, name: str) -> tuple[list[str], Path, int]:
     if os.geteuid() == 0:
         conf = "user root;\n" + conf  # workers must read the test's private temp dir
     (prefix / "nginx.conf").write_text(conf)
-    link = prefix / "bin" / name  # every process of this nginx is named `name`
+    link = prefix / "bin" / unique  # every process of this nginx is named `unique`
     link.symlink_to(binary)
-    argv = [str(link), "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log")]
-    return argv, prefix, port
-
-
-@pytest.fixture
-def nginx(tmp_path: Path, unique: str) -> Iterator[Nginx]:
-    argv, prefix, port = nginx_command(tmp_path, unique)
-    proc = subprocess.Popen(argv, start_new_session=True)
+    proc = subprocess.Popen([str(link), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
+                             "-e", str(prefix / "error.log")], start_new_session=True)
     server = Nginx(unique, port, prefix, proc)
     try:
         for _ in range(500):  # nginx has no ready message: wait until it accepts, bounded
