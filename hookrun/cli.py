@@ -89,10 +89,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("hook")
     p.add_argument("--format", choices=("text", "json"), default="text")
     sub.add_parser("validate", parents=[common], help="check the config (exit 0 or 2)")
-    p = sub.add_parser("emulate", parents=[common], help="run CMD with its hooks like the kubelet")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="[OPTIONS] -- CMD ARGS...")
-    p = sub.add_parser("manifest", parents=[common], help="print the pod-spec fragment")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="[OPTIONS]")
+    # emulate and manifest parse their own options (global ones included) from `rest`: no
+    # argument can start with NUL, so this parser takes every word after the command as is
+    for name, what in (("emulate", "run CMD with its hooks like the kubelet"),
+                       ("manifest", "print the pod-spec fragment")):
+        p = sub.add_parser(name, prefix_chars="\0", add_help=False, help=what)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
     p = sub.add_parser("markers", parents=[common], help="list or clear idempotency markers")
     p.add_argument("--clear", action="store_true")
     p = sub.add_parser("version", parents=[common], help="print the version")

@@ -35,6 +35,18 @@ def render_json(event: Event) -> str:
     }, ensure_ascii=False)
 
 
+def parse_json(line: str) -> Event | None:
+    """The Event a render_json line holds, or None when the line is not one (the inverse)."""
+    try:
+        data = json.loads(line)
+        stamp = datetime.strptime(data["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        return Event(stamp.timestamp(), str(data["level"]), str(data["hook"]), data["step"],
+                     str(data["event"]), data["attempt"], int(data["elapsed_ms"]),
+                     int(data["budget_left_ms"]), str(data["message"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def open_target(target: str) -> tuple[TextIO, str]:
     """The stream for `target` and a word for it. `auto` = PID 1's stdout when possible."""
     if target == "stderr":

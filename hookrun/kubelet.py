@@ -1,0 +1,465 @@
+"""The kubelet's side of a container's life, for `hookrun emulate`, on real processes.
+
+The sequence, as in the kubelet's source: CMD starts and postStart runs at the same time. A failed postStart
+kills the container. A stop (Ctrl-C, SIGTERM, --stop-after) starts the grace timer, then runs
+preStop raced against it; when preStop returns or the grace period ends (the hook is then
+abandoned, not killed), the elapsed whole seconds are subtracted, the rest clamped to at least
+2 s, the stop signal goes to CMD, and SIGKILL after that rest. When CMD ends, everything else
+in the container dies with it. Hooks run as separate hookrun processes, as the kubelet execs
+them, logging JSON lines that are read here to know each step's span. One thread, one
+selector: process exits (pidfds), hook output, signals to us (a wakeup fd) and the timers.
+Nothing here prints: what happens goes to the `say` callback, and the run ends in a Timeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import FrameType
+
+import psutil
+
+from hookrun import contain
+from hookrun.config import Config
+from hookrun.log import parse_json, render_text
+from hookrun.procs import LaunchError, child_base_env, kill_group
+from hookrun.report import Event
+from hookrun.timeline import HookRun, Note, Timeline, event_row, row, step_spans
+from hookrun.values import format_duration, signal_name
+
+MIN_AFTER_TERM = 2  # the kubelet's minimumGracePeriodInSeconds
+PF_EXITING = 0x4  # the kernel's task flag, field 9 of /proc/PID/stat
+PIPE_LINGER = 5.0  # seconds to keep reading hook output after everything was killed
+
+
+def seconds_after_term(grace: int, hook_seconds: float) -> int:
+    """What the kubelet leaves the app between the stop signal and SIGKILL."""
+    return max(grace - int(hook_seconds), MIN_AFTER_TERM)
+
+
+@dataclass(frozen=True)
+class Options:
+    command: tuple[str, ...]
+    grace_s: int
+    stop_after: float | None
+    stop_signal: int
+    pid_namespace: bool
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+def hookrun_command() -> list[str]:
+    """How to start hookrun again: the one-file binary itself when frozen, else this Python."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "hookrun"]
+
+
+@dataclass
+class _Child:
+    name: str  # app | poststart | prestop
+    popen: subprocess.Popen[bytes]
+    started: float
+    pidfd: int | None
+    out: int | None = None  # read end of a hook's output pipe
+    buffer: bytes = b""
+    events: list[tuple[float, Event]] = field(default_factory=list)
+    ended: float | None = None
+    killed_with_app: bool = False
+    abandoned_at: float | None = None
+
+
+class Emulation:
+    def __init__(self, opts: Options, config: Config, env: Mapping[str, str],
+                 say: Callable[[str], None]) -> None:
+        self.opts, self.config, self.say_line = opts, config, say
+        self.state_dir = tempfile.mkdtemp(prefix="hookrun-emulate-")  # a new container's empty /run
+        self.env = self._child_env(env)
+        self.sel = selectors.DefaultSelector()
+        self.children: list[_Child] = []
+        self.notes: list[Note] = []
+        self.t0 = time.monotonic()
+        self.wall0 = time.time()
+        self.phase = "running"  # running -> prestop -> term -> killed; done when the app has ended
+        self.stop_at: float | None = None
+        self.stop_reason: str | None = None
+        self.term_at: float | None = None
+        self.term_reason: str | None = None
+        self.kill_deadline: float | None = None
+        self.kill_at: float | None = None
+        self.forced = False
+        self.app_exit_at: float | None = None
+        self.wake_r, self.wake_w = os.pipe()
+
+    def _child_env(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The container's environment: the same for the app and the hooks, as in a pod."""
+        child = child_base_env(env)
+        child["HOOKRUN_GRACE_PERIOD"] = f"{self.opts.grace_s}s"
+        child.setdefault("HOOKRUN_STATE_DIR", self.state_dir)
+        uses_pod_once = any(s.once == "pod" for h in self.config.hooks.values() for s in h.steps)
+        if uses_pod_once:
+            child.setdefault("POD_UID", str(uuid.uuid4()))  # a new pod, as the downward API would say
+        return child
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def note(self, at: float, source: str, text: str) -> None:
+        note = Note(at, source, text)
+        self.notes.append(note)
+        self.say_line(event_row(self.stop_at, note))
+
+    @property
+    def app(self) -> _Child:
+        return self.children[0]
+
+    def hooks(self) -> list[_Child]:
+        return self.children[1:]
+
+    # --- the run -------------------------------------------------------------------------------
+    def run(self) -> Timeline:
+        old = None
+        try:
+            old = self._catch_signals()
+            if self.opts.pid_namespace:
+                try:
+                    contain.new_pid_namespace()
+                except OSError as err:
+                    raise LaunchError(126, f"--pid-namespace: cannot create a PID namespace: {err}") from None
+            self._start_app()
+            if "poststart" in self.config.hooks:
+                self._start_hook("poststart")
+            while not self._finished():
+                self._turn()
+        finally:
+            self._teardown()
+            if old is not None:
+                self._restore_signals(old)
+        return self._timeline()
+
+    def _child_setup(self) -> None:
+        contain.child_setup(fresh_proc=self.opts.pid_namespace)
+
+    def _start_app(self) -> None:
+        argv = list(self.opts.command)
+        self.t0, self.wall0 = time.monotonic(), time.time()
+        try:
+            popen = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, env=self.env, start_new_session=True,
+                preexec_fn=self._child_setup)
+        except FileNotFoundError:
+            raise LaunchError(127, f"command not found: {argv[0]}") from None
+        except PermissionError:
+            raise LaunchError(126, f"permission denied: {argv[0]} (not executable?)") from None
+        except subprocess.SubprocessError as err:  # the preparation in the child failed
+            raise LaunchError(126, f"cannot start {argv[0]}: {err}") from None
+        self.children.append(self._watch("app", popen, 0.0))
+        where = ", PID 1 of a new PID namespace" if self.opts.pid_namespace else ""
+        self.note(0.0, "app", f"app started: {' '.join(argv)} (pid {popen.pid}{where})")
+
+    def _start_hook(self, hook: str) -> None:
+        at = self.now()
+        read, write = os.pipe()
+        argv = [*hookrun_command(), "--config", os.path.abspath(self.config.path),
+                "--log-format", "json", "--log-target", "stderr", hook]
+        try:
+            popen = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=write, stderr=write, env=self.env,
+                start_new_session=True,
+                preexec_fn=self._child_setup)
+        except (OSError, subprocess.SubprocessError) as err:
+            os.close(read)
+            os.close(write)
+            self.note(at, hook, f"could not start: {err}")
+            self._hook_ended(hook, 127, at)
+            return
+        os.close(write)
+        os.set_blocking(read, False)
+        self.children.append(self._watch(hook, popen, at, read))
+        self.note(at, hook, f"hook started (pid {popen.pid})")
+
+    def _watch(self, name: str, popen: subprocess.Popen[bytes], started: float,
+               out: int | None = None) -> _Child:
+        try:
+            pidfd: int | None = os.pidfd_open(popen.pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        child = _Child(name, popen, started, pidfd, out)
+        if pidfd is not None:
+            self.sel.register(pidfd, selectors.EVENT_READ, None)
+        if out is not None:
+            self.sel.register(out, selectors.EVENT_READ, child)
+        return child
+
+    def _finished(self) -> bool:
+        if any(c.ended is None for c in self.children):
+            return False
+        if self.app_exit_at is not None and self.now() > self.app_exit_at + PIPE_LINGER:
+            return True
+        return all(c.out is None for c in self.children)
+
+    def _turn(self) -> None:
+        """One pass: handle what happened, then wait for the next thing (bounded)."""
+        self._check_exits()
+        self._check_timers()
+        if self._finished():
+            return
+        wait = max(0.0, min(self._next_due() - self.now(), 1.0))
+        if any(c.pidfd is None and c.ended is None for c in self.children):
+            wait = min(wait, 0.05)
+        for key, _ in self.sel.select(wait):
+            if key.fd == self.wake_r:
+                self._on_signals()
+            elif isinstance(key.data, _Child):
+                self._read(key.data)
+
+    def _next_due(self) -> float:
+        due = [self.now() + 1.0]
+        if self.phase == "running" and self.opts.stop_after is not None:
+            due.append(self.opts.stop_after)
+        if self.phase == "prestop" and self.stop_at is not None:
+            due.append(self.stop_at + self.opts.grace_s)
+        if self.phase == "term" and self.kill_deadline is not None:
+            due.append(self.kill_deadline)
+        return min(due)
+
+    # --- signals to the emulator -------------------------------------------------------------
+    def _catch_signals(self) -> tuple[object, object, int]:
+        os.set_blocking(self.wake_w, False)
+        os.set_blocking(self.wake_r, False)
+        self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+
+        def note_signal(signum: int, frame: FrameType | None) -> None:
+            pass  # the number arrives through the wakeup fd
+
+        old = (signal.signal(signal.SIGINT, note_signal), signal.signal(signal.SIGTERM, note_signal),
+               signal.set_wakeup_fd(self.wake_w))
+        return old
+
+    def _restore_signals(self, old: tuple[object, object, int]) -> None:
+        signal.set_wakeup_fd(old[2])
+        signal.signal(signal.SIGINT, old[0])  # type: ignore[arg-type]
+        signal.signal(signal.SIGTERM, old[1])  # type: ignore[arg-type]
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+
+    def _on_signals(self) -> None:
+        try:
+            data = os.read(self.wake_r, 64)
+        except BlockingIOError:
+            return
+        for signum in data:
+            if signum in (signal.SIGINT, signal.SIGTERM):
+                self._stop_requested(signum)
+
+    def _stop_requested(self, signum: int) -> None:
+        at = self.now()
+        if self.phase == "running":
+            how = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM to hookrun emulate"
+            self._begin_stop(at, how)
+        elif self.phase in ("prestop", "term"):
+            self.forced = True
+            self.note(at, "emulate", f"second {signal_name(signum)}: SIGKILL now")
+            self._sigkill(at)
+
+    # --- the lifecycle -----------------------------------------------------------------------
+    def _check_timers(self) -> None:
+        at = self.now()
+        if self.phase == "running" and self.opts.stop_after is not None and at >= self.opts.stop_after:
+            self._begin_stop(at, f"--stop-after {format_duration(self.opts.stop_after)}")
+        elif self.phase == "prestop" and self.stop_at is not None and \
+                at >= self.stop_at + self.opts.grace_s:
+            for hook in self.hooks():
+                if hook.name == "prestop" and hook.ended is None:
+                    hook.abandoned_at = at
+            self._send_term(at, "the grace period ended; prestop abandoned (still running)")
+        elif self.phase == "term" and self.kill_deadline is not None and at >= self.kill_deadline:
+            self._sigkill(at)
+
+    def _begin_stop(self, at: float, reason: str) -> None:
+        self.phase, self.stop_at, self.stop_reason = "prestop", at, reason
+        self.note(at, "emulate", f"stop ({reason}): the {self.opts.grace_s}s grace timer starts")
+        if "prestop" in self.config.hooks:
+            self._start_hook("prestop")
+        else:
+            self._send_term(at, "no prestop hook")
+
+    def _send_term(self, at: float, why: str) -> None:
+        if self.phase != "prestop" or self.stop_at is None:
+            return
+        rest = seconds_after_term(self.opts.grace_s, at - self.stop_at)
+        self.phase, self.term_at, self.term_reason = "term", at, why
+        self.kill_deadline = at + rest
+        sig = signal_name(self.opts.stop_signal)
+        self.note(at, "emulate", f"{sig} to the app ({why}); SIGKILL in {rest}s if it is still running")
+        _signal(self.app.popen.pid, self.opts.stop_signal)
+
+    def _sigkill(self, at: float) -> None:
+        self.phase, self.kill_at = "killed", at
+        self.note(at, "emulate", "SIGKILL to the app")
+        _signal(self.app.popen.pid, signal.SIGKILL)
+        kill_group(self.app.popen.pid)
+
+    def _check_exits(self) -> None:
+        for child in self.children:
+            if child.ended is not None:
+                continue
+            code = child.popen.poll()
+            if code is None:
+                continue
+            at = self.now()
+            child.ended = at
+            if child.pidfd is not None:
+                self.sel.unregister(child.pidfd)
+                os.close(child.pidfd)
+                child.pidfd = None
+            if child.name == "app":
+                self._app_ended(at, _status(code))
+            else:
+                self._hook_ended(child.name, _status(code), at)
+
+    def _app_ended(self, at: float, status: int) -> None:
+        self.app_exit_at = at
+        self.phase = "done"
+        self.note(at, "app", f"app exited: {_describe_status(status)}")
+        for hook in self.hooks():  # the container is gone: its processes die with it
+            if hook.ended is None:
+                hook.killed_with_app = True
+                _kill_tree(hook.popen.pid)
+        if not self.opts.pid_namespace:
+            kill_group(self.app.popen.pid)
+
+    def _hook_ended(self, hook: str, status: int, at: float) -> None:
+        if self.phase == "done" or self._app_exiting():
+            # the container is ending: its hooks die with it (in a PID namespace the kernel
+            # kills them before PID 1 can be reaped); the app's end decides what happens next
+            self.note(at, hook, f"hook ended with the app ({_describe_status(status)})")
+            for child in self.hooks():
+                child.killed_with_app |= child.name == hook
+            return
+        if hook == "poststart" and status != 0 and self.phase == "running":
+            self.note(at, hook, f"hook failed ({_describe_status(status)})")
+            self._begin_stop(at, f"poststart failed, exit {status}")
+            return
+        self.note(at, hook, f"hook ended ({_describe_status(status)})")
+        if hook == "prestop" and self.phase == "prestop":
+            self._send_term(at, "prestop returned")
+
+    def _app_exiting(self) -> bool:
+        """The app has begun to exit but cannot be reaped yet (PF_EXITING in /proc/PID/stat)."""
+        try:
+            with open(f"/proc/{self.app.popen.pid}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()
+            return fields[0] in (b"Z", b"X") or bool(int(fields[6]) & PF_EXITING)
+        except (OSError, IndexError, ValueError):
+            return self.app.popen.poll() is not None
+
+    # --- hook output ----------------------------------------------------------------------------
+    def _read(self, child: _Child) -> None:
+        assert child.out is not None
+        try:
+            chunk = os.read(child.out, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self.sel.unregister(child.out)
+            os.close(child.out)
+            child.out = None
+            if child.buffer:
+                self._line(child, child.buffer)
+            return
+        child.buffer += chunk
+        *lines, child.buffer = child.buffer.split(b"\n")
+        for line in lines:
+            self._line(child, line)
+
+    def _line(self, child: _Child, raw: bytes) -> None:
+        text = raw.decode("utf-8", "replace").rstrip("\r")
+        event = parse_json(text)
+        if event is None:
+            if text.strip():
+                self.note(self.now(), child.name, f"| {text}")
+            return
+        at = event.time - self.wall0
+        child.events.append((at, event))
+        if event.event != "output":
+            step = f"{event.step} " if event.step else ""
+            self.notes.append(Note(at, child.name, f"{step}{event.event}: {event.message}"))
+        self.say_line(row(self.stop_at, at, render_text(event)))
+
+    # --- the end --------------------------------------------------------------------------------
+    def _teardown(self) -> None:
+        """Nothing the emulation started outlives it, whatever happened."""
+        for child in self.children:
+            if child.ended is None:
+                _kill_tree(child.popen.pid)
+        deadline = time.monotonic() + 5.0
+        for child in self.children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.popen.wait(max(0.1, deadline - time.monotonic()))
+            for fd in (child.pidfd, child.out):
+                if fd is not None:
+                    self.sel.unregister(fd)
+                    os.close(fd)
+            child.pidfd = child.out = None
+        if self.children and not self.opts.pid_namespace:
+            kill_group(self.app.popen.pid)
+        self.sel.close()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _timeline(self) -> Timeline:
+        hooks = []
+        for child in self.hooks():
+            end = child.ended if child.ended is not None else self.now()
+            code = child.popen.returncode
+            exit_code = None if code is None or code < 0 else code
+            hooks.append(HookRun(child.name, child.started, end, exit_code, child.killed_with_app,
+                                 child.abandoned_at, step_spans(child.events, end)))
+        app_end = self.app_exit_at if self.app_exit_at is not None else self.now()
+        return Timeline(
+            command=" ".join(self.opts.command), grace_s=self.opts.grace_s,
+            stop_signal=self.opts.stop_signal, pid_namespace=self.opts.pid_namespace,
+            started_wall=self.wall0, app_pid=self.app.popen.pid, app_exit_at=app_end,
+            app_status=_status(self.app.popen.returncode if self.app.popen.returncode is not None else -9),
+            stop_at=self.stop_at, stop_reason=self.stop_reason, term_at=self.term_at,
+            term_reason=self.term_reason, kill_deadline=self.kill_deadline, kill_at=self.kill_at,
+            forced=self.forced, hooks=tuple(hooks), notes=tuple(sorted(self.notes, key=lambda n: n.at)))
+
+
+def _status(returncode: int) -> int:
+    return returncode if returncode >= 0 else 128 - returncode
+
+
+def _describe_status(status: int) -> str:
+    if status > 128:
+        return f"killed by {signal_name(status - 128)}, exit {status}"
+    return f"exit {status}"
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process, its group and every descendant (they may sit in sessions of their own)."""
+    try:
+        family = [pid] + [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        family = [pid]
+    kill_group(pid)
+    for member in family:
+        _signal(member, signal.SIGKILL)
