@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HELPERS, ROOT, Procs, free_port, write_config
+from conftest import HELPERS, ROOT, Procs, nginx_argv, write_config
 from helpers.servers import ScriptedServer
 from test_nginx import SIZE, Download
 
@@ -319,25 +319,6 @@ def test_stop_signal_option(tmp_path: Path) -> None:
     assert "got SIGQUIT" in run.out
     assert run.timeline["stop_signal"] == "SIGQUIT"
     assert "after SIGQUIT" in run.timeline["verdict"]
-
-
-def nginx_argv(prefix: Path, name: str) -> tuple[list[str], int]:
-    """An nginx of this test's own (demo/nginx.conf in `prefix`, a free port, every process
-    named `name`): its command line and port."""
-    binary = "/usr/sbin/nginx"
-    if not os.access(binary, os.X_OK):
-        pytest.skip("nginx is not installed (build/system-deps.sh installs it)")
-    port = free_port()
-    for sub in ("html", "tmp", "bin"):
-        (prefix / sub).mkdir(parents=True, exist_ok=True)
-    conf = (ROOT / "demo/nginx.conf").read_text()
-    conf = conf.replace("@PREFIX@", str(prefix)).replace("@PORT@", str(port))
-    if os.geteuid() == 0:
-        conf = "user root;\n" + conf  # workers must read the test's private temp dir
-    (prefix / "nginx.conf").write_text(conf)
-    (prefix / "bin" / name).symlink_to(binary)
-    return [str(prefix / "bin" / name), "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
-            "-e", str(prefix / "error.log")], port
 
 
 @pytest.mark.parametrize("pid_namespace", [False, True], ids=["host-pids", "pid-namespace"])
