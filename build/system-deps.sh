@@ -2,11 +2,11 @@
 # Installs the Debian packages the tests and the demo use, when they are missing.
 set -euo pipefail
 need=()
-for pair in nginx:nginx-light ip:iproute2 unshare:util-linux killall:psmisc openssl:openssl curl:curl; do
+for pair in nginx:nginx-light ip:iproute2 nft:nftables unshare:util-linux pkill:procps killall:psmisc openssl:openssl curl:curl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
 # the binary build (build/build.sh) and the tests of the built binaries in containers (tests/e2e)
-for pkg in python3-venv python3-dev gcc libc6-dev binutils patchelf crun musl-tools; do
+for pkg in python3-venv python3-dev zlib1g-dev gcc libc6-dev binutils patchelf crun musl-tools; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
