@@ -251,17 +251,6 @@ def cmd_markers(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
-def cmd_later(name: str, args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    import importlib
-
-    try:
-        module = importlib.import_module(f"hookrun.{name}")
-    except ImportError:
-        raise UsageError(f"'hookrun {name}' is not available in this build") from None
-    code: int = module.main(args, env)
-    return code
-
-
 # --- the edge ---------------------------------------------------------------------------------
 
 def _install_signal_handlers() -> None:
@@ -319,4 +308,11 @@ def dispatch(args: argparse.Namespace, env: Mapping[str, str], started: float) -
         return cmd_version(args.check)
     if command == "markers":
         return cmd_markers(args, env)
-    return cmd_later(command, args, env)
+    # imported only when asked for: a hook's start-up is taken out of the grace period
+    if command == "emulate":
+        from hookrun import emulate
+
+        return emulate.main(args, env)
+    from hookrun import manifest
+
+    return manifest.main(args, env)

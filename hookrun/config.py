@@ -257,13 +257,9 @@ def _step(hook: str, index: int, raw: dict[str, object], env: Mapping[str, str],
     spec: object = None
     if len(actions) == 1:
         action = actions[0]
-        kind = kinds.get(action)
-        if kind is None:
-            problems.append(Problem(where, action, f'action "{action}" is not available in this build'))
-        else:
-            value = _expanded(raw[action], env, where, action, problems)
-            if value is not None:
-                spec = kind.parse(value, Where(where, action, problems))
+        value = _expanded(raw[action], env, where, action, problems)
+        if value is not None:
+            spec = kinds[action].parse(value, Where(where, action, problems))
     if len(problems) > count:
         return None
     return Step(name=name, action=actions[0], raw=raw[actions[0]], spec=spec, where=where,

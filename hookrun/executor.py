@@ -8,7 +8,6 @@ import selectors
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from hookrun.deadline import Clock, Deadline
 from hookrun.plan import Plan, PlannedStep
@@ -19,6 +18,7 @@ from hookrun.steps import AttemptContext, Kind, Outcome, Where, registry
 from hookrun.steps import timeout as timeout_outcome
 from hookrun.templates import BadTemplate, UnsetVariable, expand_tree
 from hookrun.values import format_duration as fmt
+from hookrun.values import format_time
 
 
 class Interrupted(BaseException):
@@ -223,14 +223,12 @@ class _Run:
                 return timeout_outcome(outcome.detail)
 
     def child_env(self, ps: PlannedStep) -> dict[str, str]:
-        now = self.rt.clock.now()
-        stamp = datetime.fromtimestamp(self.rt.wall(), timezone.utc)
         return {
             **self.rt.env,
             "HOOKRUN_HOOK": self.plan.hook,
             "HOOKRUN_STEP": ps.name,
-            "HOOKRUN_TIME": stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z",
-            "HOOKRUN_DEADLINE": f"{self.deadline.left(now):.3f}",
+            "HOOKRUN_TIME": format_time(self.rt.wall()),
+            "HOOKRUN_DEADLINE": f"{self.deadline.left(self.rt.clock.now()):.3f}",
         }
 
     def spec_for(self, kind: Kind, ps: PlannedStep, env: Mapping[str, str]) -> object | None:

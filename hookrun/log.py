@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import TextIO
 
 from hookrun.report import Event
+from hookrun.values import format_time
 
 LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
@@ -21,9 +22,8 @@ def render_text(event: Event) -> str:
 
 
 def render_json(event: Event) -> str:
-    stamp = datetime.fromtimestamp(event.time, timezone.utc)
     return json.dumps({
-        "time": stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z",
+        "time": format_time(event.time),
         "level": event.level,
         "hook": event.hook,
         "step": event.step,

@@ -32,10 +32,7 @@ def render_plan(plan: Plan) -> str:
         what = s.describe + (f" [{s.skip_reason}]" if s.skip_reason else "")
         rows.append((str(s.index), s.name, s.action, fmt(s.starts_by_s), worst, attempts,
                      ",".join(flags), what))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        lines.append("  " + "  ".join([*cells, row[-1]]).rstrip())
+    lines += _columns(rows)
     if any(s.unbounded for s in plan.steps):
         lines.append("  * no timeout: bounded only by the hook's deadline")
     verdict = "fits" if plan.fits else "DOES NOT FIT"
@@ -84,13 +81,18 @@ def render_markers(path: str, markers: Sequence[Marker], removed: int | None) ->
     current = [m for m in markers if m.current]
     if current:
         lines.append(f"markers in {path}:")
-        rows = [(m.hook, m.step, f"once={m.scope}", f"written {m.written or '?'}") for m in current]
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        lines += ["  " + "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)),
-                                    row[3]]) for row in rows]
+        lines += _columns([(m.hook, m.step, f"once={m.scope}", f"written {m.written or '?'}")
+                           for m in current])
     elif removed is None:
         lines.append(f"no markers of this container instance or pod in {path}")
     others = len(markers) - len(current)
     if others:
         lines.append(f"{others} marker(s) of earlier container instances or other pods (not used here)")
     return "\n".join(lines)
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Indented lines with every column but the last padded to its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return ["  " + "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)),
+                              row[-1]]).rstrip() for row in rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import signal
+from datetime import datetime, timezone
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -52,6 +53,12 @@ def format_duration(seconds: float) -> str:
     minutes, rest = divmod(seconds, 60)
     tail = f"{rest:.3f}".rstrip("0").rstrip(".")
     return f"{int(minutes)}m" + (f"{tail}s" if rest else "")
+
+
+def format_time(epoch: float) -> str:
+    """RFC 3339 in UTC with milliseconds, e.g. "2026-11-24T05:26:45.179Z"."""
+    stamp = datetime.fromtimestamp(epoch, timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
 def parse_signal(value: object) -> int:

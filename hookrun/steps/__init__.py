@@ -7,6 +7,7 @@ budget: the executor owns time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -105,12 +106,13 @@ class Kind:
     poll_interval: float = 0.1  # for polling kinds: how often to re-check at most
 
 
-# Every action of the SPEC; those without a module here are "not available in this build".
+# Every action of the SPEC, each with its module below (tests/unit/test_layers.py checks it).
 ACTIONS = (
     "exec", "shell", "http", "tcp", "sleep", "signal", "wait_exit", "drain", "write", "wait_file",
 )
 
 
+@functools.cache
 def registry() -> Mapping[str, Kind]:
     from hookrun.steps import drain, http, signal, sleep, tcp, wait_exit, wait_file, write
     from hookrun.steps import exec as exec_

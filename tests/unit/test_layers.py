@@ -75,3 +75,9 @@ def test_step_kinds_never_sleep() -> None:
             if isinstance(node, ast.Attribute) and node.attr == "sleep":
                 offenders.append(f"{name}:{node.lineno}")
     assert offenders == []
+
+
+def test_every_action_has_its_step_kind() -> None:
+    from hookrun.steps import ACTIONS, registry
+
+    assert sorted(ACTIONS) == sorted(registry())
