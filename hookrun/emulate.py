@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from hookrun import contain
 from hookrun.cli import UsageError, hook_plan, load_config
+from hookrun.config import DEFAULT_PATH
 from hookrun.kubelet import Emulation, Options
 from hookrun.procs import LaunchError
 from hookrun.timeline import Timeline
@@ -34,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         "prestop hooks around it, the way the kubelet does, then print a timeline and exit with "
         "CMD's exit status. Stop it with Ctrl-C, SIGTERM or --stop-after.")
     p.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH",
-                   help="config file (env HOOKRUN_CONFIG, default /etc/hookrun/hookrun.toml)")
+                   help=f"config file (env HOOKRUN_CONFIG, default {DEFAULT_PATH})")
     p.add_argument("--grace-period", default=argparse.SUPPRESS, metavar="DUR",
                    help="the pod's grace period, instead of settings.grace_period (env HOOKRUN_GRACE_PERIOD)")
     p.add_argument("--stop-after", metavar="DUR", help="stop the container this long after CMD started")
@@ -133,9 +134,8 @@ def _write_timeline(path: str, timeline: Timeline) -> None:
 
 def exit_status(timeline: Timeline) -> int:
     """CMD's exit status; after a failed poststart never 0 (the container did not survive)."""
-    poststart = timeline.hook("poststart")
-    if timeline.app_status == 0 and poststart is not None and poststart.failed and \
-            (timeline.stop_reason or "").startswith("poststart"):
+    poststart = timeline.failed_poststart
+    if timeline.app_status == 0 and poststart is not None:
         return poststart.exit_code or 1
     return timeline.app_status
 

@@ -27,12 +27,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
 
-import psutil
-
 from hookrun import contain
 from hookrun.config import Config
 from hookrun.log import parse_json, render_text
-from hookrun.procs import LaunchError, child_base_env, kill_group
+from hookrun.procs import LaunchError, child_base_env, descendants, kill_group
 from hookrun.report import Event
 from hookrun.timeline import HookRun, Note, Timeline, event_row, row, step_spans
 from hookrun.values import format_duration, signal_name
@@ -225,14 +223,18 @@ class Emulation:
                 self._read(key.data)
 
     def _next_due(self) -> float:
-        due = [self.now() + 1.0]
-        if self.phase == "running" and self.opts.stop_after is not None:
-            due.append(self.opts.stop_after)
+        due = self._timer()
+        return self.now() + 1.0 if due is None else min(due, self.now() + 1.0)
+
+    def _timer(self) -> float | None:
+        """When the current phase's timer fires: --stop-after, the grace period's end, SIGKILL."""
+        if self.phase == "running":
+            return self.opts.stop_after
         if self.phase == "prestop" and self.stop_at is not None:
-            due.append(self.stop_at + self.opts.grace_s)
-        if self.phase == "term" and self.kill_deadline is not None:
-            due.append(self.kill_deadline)
-        return min(due)
+            return self.stop_at + self.opts.grace_s
+        if self.phase == "term":
+            return self.kill_deadline
+        return None
 
     # --- signals to the emulator -------------------------------------------------------------
     def _catch_signals(self) -> tuple[object, object, int]:
@@ -275,16 +277,17 @@ class Emulation:
 
     # --- the lifecycle -----------------------------------------------------------------------
     def _check_timers(self) -> None:
-        at = self.now()
-        if self.phase == "running" and self.opts.stop_after is not None and at >= self.opts.stop_after:
-            self._begin_stop(at, f"--stop-after {format_duration(self.opts.stop_after)}")
-        elif self.phase == "prestop" and self.stop_at is not None and \
-                at >= self.stop_at + self.opts.grace_s:
+        at, due = self.now(), self._timer()
+        if due is None or at < due:
+            return
+        if self.phase == "running":
+            self._begin_stop(at, f"--stop-after {format_duration(due)}")
+        elif self.phase == "prestop":
             for hook in self.hooks():
                 if hook.name == "prestop" and hook.ended is None:
                     hook.abandoned_at = at
             self._send_term(at, "the grace period ended; prestop abandoned (still running)")
-        elif self.phase == "term" and self.kill_deadline is not None and at >= self.kill_deadline:
+        else:
             self._sigkill(at)
 
     def _begin_stop(self, at: float, reason: str) -> None:
@@ -456,10 +459,7 @@ def _signal(pid: int, signum: int) -> None:
 
 def _kill_tree(pid: int) -> None:
     """SIGKILL a process, its group and every descendant (they may sit in sessions of their own)."""
-    try:
-        family = [pid] + [p.pid for p in psutil.Process(pid).children(recursive=True)]
-    except psutil.Error:
-        family = [pid]
+    family = [pid, *descendants(pid)]
     kill_group(pid)
     for member in family:
         _signal(member, signal.SIGKILL)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from hookrun.cli import UsageError, hook_plan, load_config
-from hookrun.config import Config
+from hookrun.config import DEFAULT_PATH, Config
 from hookrun.plan import Plan, build_plan
 from hookrun.values import format_duration as fmt
 
@@ -183,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="hookrun manifest", description="Print the pod-spec fragment (lifecycle, env, volumes, "
         "terminationGracePeriodSeconds) that fits this config, as YAML to paste into a pod template.")
     p.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH",
-                   help="config file (env HOOKRUN_CONFIG, default /etc/hookrun/hookrun.toml)")
+                   help=f"config file (env HOOKRUN_CONFIG, default {DEFAULT_PATH})")
     p.add_argument("--grace-period", default=argparse.SUPPRESS, metavar="DUR",
                    help="the pod's grace period, instead of settings.grace_period (env HOOKRUN_GRACE_PERIOD)")
     p.add_argument("--container", default=DEFAULT_CONTAINER, metavar="NAME",

@@ -75,6 +75,15 @@ class Timeline:
         return next((h for h in self.hooks if h.hook == name), None)
 
     @property
+    def failed_poststart(self) -> HookRun | None:
+        """The poststart whose failure stopped the container (the kubelet kills it), if any."""
+        poststart = self.hook("poststart")
+        if poststart is not None and poststart.failed and \
+                (self.stop_reason or "").startswith("poststart"):
+            return poststart
+        return None
+
+    @property
     def end(self) -> float:
         """Where a chart ends: the app's end, and at least the whole grace period."""
         grace_end = self.stop_at + self.grace_s if self.stop_at is not None else 0.0
@@ -149,9 +158,8 @@ def verdict(t: Timeline) -> str:
         line = (f"graceful: app exited during prestop, {secs(t.app_exit_at - t.stop_at)} into the "
                 f"grace period ({sig} not needed), "
                 f"{secs(max(0.0, t.stop_at + t.grace_s - t.app_exit_at))} of grace unused")
-    poststart = t.hook("poststart")
-    if poststart is not None and poststart.failed and t.stop_reason and \
-            t.stop_reason.startswith("poststart"):
+    poststart = t.failed_poststart
+    if poststart is not None:
         line = (f"poststart FAILED (exit {poststart.exit_code}): the kubelet kills the container "
                 f"and restarts it; {line}")
     if prestop is not None and prestop.failed:
@@ -195,15 +203,18 @@ def rows(t: Timeline) -> list[Row]:
 
 
 def render_text(t: Timeline) -> str:
-    lines = [f"hookrun emulate: {t.command}",
-             f"grace period {t.grace_s} s, stop signal {signal_name(t.stop_signal)}"
-             + (", app is PID 1 of its own PID namespace" if t.pid_namespace else ""),
-             "", "      time     grace  event"]
+    lines = [f"hookrun emulate: {t.command}", setting(t), "", "      time     grace  event"]
     lines.extend(event_row(t.stop_at, n) for n in t.notes)
     lines.append("")
     lines.extend(chart(t))
     lines.extend(["", verdict(t)])
     return "\n".join(lines)
+
+
+def setting(t: Timeline) -> str:
+    """The line under a chart's title: the grace period and the stop signal."""
+    return (f"grace period {t.grace_s} s, stop signal {signal_name(t.stop_signal)}"
+            + (", app is PID 1 of its own PID namespace" if t.pid_namespace else ""))
 
 
 def event_row(stop_at: float | None, note: Note) -> str:
@@ -278,22 +289,24 @@ def _grace_status(t: Timeline) -> str:
 
 def _axis(end: float) -> tuple[str, str]:
     """A line of tick labels and a line of tick marks for the time range [0, end]."""
-    step = tick_step(end)
     labels = [" "] * (CHART_WIDTH + 8)
     marks = ["-"] * CHART_WIDTH
-    n = 0
-    while n * step <= end + 1e-9 and n < 100:
-        at = n * step
+    for at in ticks(end):
         col = _col(at, end)
         marks[col] = "|"
         text = f"{at:g}s"
         if all(c == " " for c in labels[max(0, col - 1):col + len(text) + 1]):
             labels[col:col + len(text)] = list(text)
-        n += 1
     return "".join(labels).rstrip(), "".join(marks)
 
 
-def tick_step(end: float) -> float:
+def ticks(end: float) -> list[float]:
+    """Where the time axis of [0, end] gets a tick: about 8 round steps (at most 100 ticks)."""
+    step = _tick_step(end)
+    return [n * step for n in range(100) if n * step <= end + 1e-9]
+
+
+def _tick_step(end: float) -> float:
     for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600):
         if end / step <= 8:
             return float(step)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from html import escape
 
-from hookrun.timeline import Timeline, event_row, rows, tick_step, verdict
+from hookrun.timeline import Timeline, event_row, rows, setting, ticks, verdict
 from hookrun.values import signal_name
 
 LABELS, CHART, STATUS = 190, 640, 330  # column widths in pixels
@@ -19,7 +19,8 @@ MARKS = {"stop": "#2a62c9", "grace end": "#5a5a5a", "stop signal": "#e0891e", "S
 
 def render_svg(t: Timeline) -> str:
     bars = rows(t)
-    verdict_lines = textwrap.wrap(verdict(t), 150)
+    summary = verdict(t)
+    verdict_lines = textwrap.wrap(summary, 150)
     height = TOP + ROW * len(bars) + 30 + 18 * len(verdict_lines)
     width = LABELS + CHART + STATUS
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -29,8 +30,7 @@ def render_svg(t: Timeline) -> str:
            '<rect width="3" height="6" fill="#c81e1e"/></pattern></defs>',
            f'<rect width="{width}" height="{height}" fill="white"/>',
            _text(8, 18, f"hookrun emulate: {t.command}", 'font-weight="bold" font-size="14"'),
-           _text(8, 36, f"grace period {t.grace_s} s, stop signal {signal_name(t.stop_signal)}"
-                 + (", app is PID 1 of its own PID namespace" if t.pid_namespace else ""))]
+           _text(8, 36, setting(t))]
     end = t.end
     bottom = TOP + ROW * len(bars)
     out.extend(_axis(end, bottom))
@@ -44,8 +44,8 @@ def render_svg(t: Timeline) -> str:
                        f'{start:.3f}s to {stop:.3f}s</title></rect>')
         out.append(_text(LABELS + CHART + 8, y + 16, bar.status))
     out.extend(_marks(t, end, bottom))
+    colour = "#c81e1e" if "SIGKILLED" in summary or "FAILED" in summary else "#1f7a35"
     for i, line in enumerate(verdict_lines):
-        colour = "#c81e1e" if "SIGKILLED" in verdict(t) or "FAILED" in verdict(t) else "#1f7a35"
         out.append(_text(8, bottom + 30 + 18 * i, line, f'font-weight="bold" fill="{colour}"'))
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -92,14 +92,11 @@ def _text(x: float, y: float, text: str, attrs: str = "") -> str:
 
 
 def _axis(end: float, bottom: int) -> list[str]:
-    step = tick_step(end)
     out = []
-    n = 0
-    while n * step <= end + 1e-9 and n < 100:
-        x = _x(n * step, end)
+    for at in ticks(end):
+        x = _x(at, end)
         out.append(f'<line x1="{x:.1f}" y1="{TOP - 4}" x2="{x:.1f}" y2="{bottom}" stroke="#e4e4e4"/>')
-        out.append(_text(x, TOP - 8, f"{n * step:g}s", 'text-anchor="middle" fill="#555"'))
-        n += 1
+        out.append(_text(x, TOP - 8, f"{at:g}s", 'text-anchor="middle" fill="#555"'))
     return out
 
 
