@@ -48,9 +48,9 @@ def call_within(call: Callable[[], T], seconds: float,
             discard(value)
 
     threading.Thread(target=run, name="hookrun-bounded", daemon=True).start()
-    finished = box.done.wait(max(0.0, seconds))
+    box.done.wait(max(0.0, seconds))
     with box.lock:
-        if not finished and not box.done.is_set():
+        if not box.done.is_set():
             box.abandoned = True
             raise Overrun()
     if box.error is not None:

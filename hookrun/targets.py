@@ -84,8 +84,7 @@ def find(target: Target, protected: frozenset[int]) -> Found:
 
     `protected` holds hookrun's own helper processes (the runtime's protected_pids).
     """
-    table = {p.pid: p for p in scan()}
-    shielded = protected | _lineage(table, os.getpid())
+    shielded = protected | _lineage(os.getpid())
     if target.key in ("pid", "pidfile"):
         pid, problem = _explicit_pid(target)
         if problem is not None or pid is None:
@@ -93,13 +92,14 @@ def find(target: Target, protected: frozenset[int]) -> Found:
         if pid in shielded:
             return Found((), f"pid {pid} is hookrun itself, one of its ancestors or one of its "
                          "own processes: hookrun never targets those")
-        proc = table.get(pid)
+        proc = _stat(pid)
         return Found(() if proc is None or proc.zombie else (proc,))
+    procs = scan()
     if target.key == "process":
-        matches = [p for p in table.values() if _named(p, target.value)]
+        matches = [p for p in procs if _named(p, target.value)]
     else:
         pattern = re.compile(target.value)
-        lines = ((p, _cmdline(p.pid)) for p in table.values())
+        lines = ((p, _cmdline(p.pid)) for p in procs)
         matches = [p for p, line in lines if line and pattern.search(line)]  # no kernel threads
     live = [p for p in matches if not p.zombie and p.pid not in shielded]
     return Found(tuple(sorted(live, key=lambda p: (p.started, p.pid))))
@@ -130,38 +130,35 @@ def _stat(pid: int) -> Proc | None:
         return None
 
 
-def _cmdline(pid: int) -> str:
-    """The full command line, arguments joined by spaces; empty for kernel threads and zombies."""
+def _raw_cmdline(pid: int) -> bytes:
+    """The arguments, each ended by a NUL byte; empty for kernel threads, zombies and the gone."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            data = handle.read()
+            return handle.read()
     except OSError:
-        return ""
-    return data.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
+        return b""
+
+
+def _cmdline(pid: int) -> str:
+    """The full command line, arguments joined by spaces; empty for kernel threads and zombies."""
+    return _raw_cmdline(pid).rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
 
 
 def _named(proc: Proc, name: str) -> bool:
     """Exact process name (comm, which the kernel cuts to 15 characters) or argv[0] basename."""
     if proc.name == name:
         return True
-    try:
-        with open(f"/proc/{proc.pid}/cmdline", "rb") as handle:
-            argv0 = handle.read().split(b"\0", 1)[0]
-    except OSError:
-        return False
+    argv0 = _raw_cmdline(proc.pid).split(b"\0", 1)[0]
     return os.path.basename(argv0.decode("utf-8", "replace")) == name
 
 
-def _lineage(table: dict[int, Proc], me: int) -> frozenset[int]:
+def _lineage(me: int) -> frozenset[int]:
     """`me` and its ancestors (in a container the chain ends at a parent outside it: ppid 0)."""
     lineage = {me}
-    pid = me
-    for _ in range(len(table)):  # bounded walk up
-        proc = table.get(pid)
-        if proc is None or proc.ppid <= 0:
-            break
-        pid = proc.ppid
-        lineage.add(pid)
+    proc = _stat(me)
+    while proc is not None and proc.ppid > 0 and proc.ppid not in lineage:
+        lineage.add(proc.ppid)
+        proc = _stat(proc.ppid)
     return frozenset(lineage)
 
 

@@ -52,10 +52,10 @@ def _as_ports(value: object) -> tuple[int, ...]:
 
 
 def describe(spec: Spec) -> str:
-    ports = "port " + ", ".join(map(str, spec.ports)) if len(spec.ports) == 1 else \
-        "ports " + ", ".join(map(str, spec.ports))
+    one = len(spec.ports) == 1
+    ports = ("port " if one else "ports ") + ", ".join(map(str, spec.ports))
     settle = f" for {format_duration(spec.settle)}" if spec.settle else ""
-    return f"wait until {ports} {'has' if len(spec.ports) == 1 else 'have'} at most " \
+    return f"wait until {ports} {'has' if one else 'have'} at most " \
         f"{spec.max_connections} established connection(s){settle}"
 
 

@@ -33,39 +33,36 @@ def describe(spec: Spec) -> str:
 
 
 def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
-    for _ in range(3):  # a match that exits before its pidfd opens: look again at once
-        found = targets.find(spec.target, ctx.protected_pids)
-        if found.problem is not None:
-            return fail(found.problem)
-        fds, vanished = _watch(found.procs)
-        if not vanished:
-            break
-        for fd in fds:
-            os.close(fd)
-        fds = []
+    found = targets.find(spec.target, ctx.protected_pids)
+    if found.problem is not None:
+        return fail(found.problem)
+    live, fds = _watch(found.procs)
     seen: set[int] = ctx.memo.setdefault("seen", set())
-    if not found.procs:
+    if not live:
         if not seen:
             return ok(f"no process matched {spec.target.describe()}")
         return ok(f"{len(seen)} process{'es' if len(seen) > 1 else ''} exited")
-    seen.update(p.pid for p in found.procs)
-    return not_yet(f"still running: {targets.listed([p.label() for p in found.procs])}", tuple(fds))
+    seen.update(p.pid for p in live)
+    return not_yet(f"still running: {targets.listed([p.label() for p in live])}", tuple(fds))
 
 
-def _watch(procs: tuple[targets.Proc, ...]) -> tuple[list[int], bool]:
-    """A pidfd per process (readable once it exits), and whether one of them is gone already.
+def _watch(procs: tuple[targets.Proc, ...]) -> tuple[list[targets.Proc], list[int]]:
+    """The processes still alive, and a pidfd for each (readable once it exits).
 
-    No pidfds at all where pidfd_open is unavailable: the executor then just polls.
+    A match that exited before its pidfd opened is not alive. Where pidfd_open is unavailable
+    the rest count as alive without a pidfd: the executor then just polls.
     """
+    live: list[targets.Proc] = []
     fds: list[int] = []
-    for proc in procs:
+    for index, proc in enumerate(procs):
         try:
             fds.append(os.pidfd_open(proc.pid))
-        except ProcessLookupError:
-            return fds, True
+        except ProcessLookupError:  # exited since the scan
+            continue
         except (AttributeError, OSError):
-            break
-    return fds, False
+            return live + list(procs[index:]), fds
+        live.append(proc)
+    return live, fds
 
 
 WAIT_EXIT = Kind("wait_exit", parse, describe, attempt, polling=True, poll_interval=0.1)
