@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,7 +20,7 @@ from hookrun.kubelet import Emulation, Options
 from hookrun.procs import LaunchError
 from hookrun.timeline import Timeline
 from hookrun.timeline import render_text as render_timeline
-from hookrun.values import ValueProblem, format_duration, parse_duration, parse_signal
+from hookrun.values import ValueProblem, format_duration, parse_duration, parse_signal, whole_seconds
 
 TIMELINE_KINDS = (".svg", ".html", ".htm", ".json")
 
@@ -80,7 +79,7 @@ def _check_timeline_path(path: str) -> None:
 
 def grace_seconds(grace: float) -> int:
     """terminationGracePeriodSeconds is whole seconds; a fraction is rounded up."""
-    return max(1, math.ceil(grace - 1e-9))
+    return max(1, whole_seconds(grace))
 
 
 # --- the edge ------------------------------------------------------------------------------------

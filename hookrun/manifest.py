@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -20,6 +19,7 @@ from hookrun.cli import UsageError, hook_plan, load_config
 from hookrun.config import DEFAULT_PATH, Config
 from hookrun.plan import Plan, build_plan
 from hookrun.values import format_duration as fmt
+from hookrun.values import whole_seconds
 
 DEFAULT_BINARY = "/usr/local/bin/hookrun"
 DEFAULT_CONTAINER = "app"
@@ -31,11 +31,11 @@ DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 def grace_period_for(config: Config, prestop: Plan | None) -> tuple[int, str]:
     """terminationGracePeriodSeconds for this config, and how it was reached (for a comment)."""
     settings = config.settings
-    floor = math.ceil(settings.grace_period - 1e-9)
+    floor = whole_seconds(settings.grace_period)
     if prestop is None:
         return floor, f"no prestop hook: grace_period {fmt(settings.grace_period)}"
     need = prestop.worst_case_s + settings.shutdown_reserve
-    seconds = max(math.ceil(need - 1e-9), floor)
+    seconds = max(whole_seconds(need), floor)
     why = (f"prestop worst case {fmt(prestop.worst_case_s)} + shutdown_reserve "
            f"{fmt(settings.shutdown_reserve)} = {fmt(need)}, grace_period {fmt(settings.grace_period)}")
     if seconds > floor:

@@ -55,6 +55,11 @@ def format_duration(seconds: float) -> str:
     return f"{int(minutes)}m" + (f"{tail}s" if rest else "")
 
 
+def whole_seconds(seconds: float) -> int:
+    """Round up to whole seconds, as terminationGracePeriodSeconds counts (2.0000001 -> 2)."""
+    return math.ceil(seconds - 1e-9)
+
+
 def format_time(epoch: float) -> str:
     """RFC 3339 in UTC with milliseconds, e.g. "2026-11-24T05:26:45.179Z"."""
     stamp = datetime.fromtimestamp(epoch, timezone.utc)
