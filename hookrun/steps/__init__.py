@@ -7,8 +7,8 @@ budget: the executor owns time.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -106,17 +106,34 @@ class Kind:
     poll_interval: float = 0.1  # for polling kinds: how often to re-check at most
 
 
-# Every action of the SPEC, each with its module below (tests/unit/test_layers.py checks it).
-ACTIONS = (
-    "exec", "shell", "http", "tcp", "sleep", "signal", "wait_exit", "drain", "write", "wait_file",
-)
+# Every action of the SPEC: its module in hookrun/steps/ and the Kind that module exports.
+_KINDS = {
+    "exec": ("exec", "EXEC"), "shell": ("exec", "SHELL"), "http": ("http", "HTTP"),
+    "tcp": ("tcp", "TCP"), "sleep": ("sleep", "SLEEP"), "signal": ("signal", "SIGNAL"),
+    "wait_exit": ("wait_exit", "WAIT_EXIT"), "drain": ("drain", "DRAIN"),
+    "write": ("write", "WRITE"), "wait_file": ("wait_file", "WAIT_FILE"),
+}
+ACTIONS = tuple(_KINDS)
 
 
-@functools.cache
+class _Registry(Mapping[str, Kind]):
+    """Action name -> Kind, importing a kind's module the first time it is asked for: a hook
+    pays start-up (taken out of the grace period) only for the actions its config uses."""
+
+    def __getitem__(self, action: str) -> Kind:
+        module, name = _KINDS[action]
+        kind: Kind = getattr(importlib.import_module(f"hookrun.steps.{module}"), name)
+        return kind
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ACTIONS)
+
+    def __len__(self) -> int:
+        return len(ACTIONS)
+
+
+_REGISTRY = _Registry()
+
+
 def registry() -> Mapping[str, Kind]:
-    from hookrun.steps import drain, http, signal, sleep, tcp, wait_exit, wait_file, write
-    from hookrun.steps import exec as exec_
-
-    kinds = [exec_.EXEC, exec_.SHELL, sleep.SLEEP, write.WRITE, wait_file.WAIT_FILE]
-    kinds += [http.HTTP, tcp.TCP, signal.SIGNAL, wait_exit.WAIT_EXIT, drain.DRAIN]
-    return {kind.name: kind for kind in kinds}
+    return _REGISTRY

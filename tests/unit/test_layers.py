@@ -81,3 +81,4 @@ def test_every_action_has_its_step_kind() -> None:
     from hookrun.steps import ACTIONS, registry
 
     assert sorted(ACTIONS) == sorted(registry())
+    assert [registry()[action].name for action in ACTIONS] == list(ACTIONS)
