@@ -16,6 +16,8 @@ import os
 import signal
 import sys
 
+from hookrun.procs import libc_prctl
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -28,13 +30,8 @@ def bind_to_launcher() -> bool:
     if _exe(launcher) != _exe(os.getpid()):  # already gone: we were handed to another parent
         os.kill(os.getpid(), signal.SIGTERM)
         return True
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-        if prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-            return False
-    except (ImportError, OSError, AttributeError):
+    prctl = libc_prctl()
+    if prctl is None or prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
         return False
     atexit.register(_remove_if_orphaned, bundle, launcher)
     if os.getppid() != launcher:  # the bootloader died before the request was in place

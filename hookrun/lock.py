@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hookrun.deadline import Clock, start_ticks
+from hookrun.procs import open_pidfd
 
 MAX_POLL = 0.05  # seconds between two tries of a contended lock, at most
 
@@ -34,8 +35,7 @@ def lock_name(hook: str) -> str:
 
 
 def acquire(dir_fd: int, hook: str, instance: str, until: float, clock: Clock,
-            on_wait: Callable[[Holder | None], None],
-            sleep: Callable[[float], None] = time.sleep) -> int | None:
+            on_wait: Callable[[Holder | None], None]) -> int | None:
     """Take the hook's lock, waiting until `until` at most; the lock's fd, or None (timed out).
 
     `on_wait` is called once, with the current holder if known, when the lock is taken by
@@ -61,7 +61,7 @@ def acquire(dir_fd: int, hook: str, instance: str, until: float, clock: Clock,
             left = until - clock.now()
             if left <= 0:
                 return None
-            sleep(min(pause, left))
+            time.sleep(min(pause, left))
             pause = min(pause * 2, MAX_POLL)
     finally:
         if fd >= 0:
@@ -107,21 +107,16 @@ def cancel_holder(dir_fd: int, hook: str, instance: str, protected: frozenset[in
 
 def _signal(holder: Holder) -> bool:
     """SIGTERM holder if it is still the process that wrote the record."""
+    pidfd = open_pidfd(holder.pid)  # checked after this, the pidfd pins this very process
     try:
-        pidfd = os.pidfd_open(holder.pid)
-    except ProcessLookupError:
-        return False
-    except (AttributeError, OSError):  # no pidfd: check, then signal by pid
         if not holder.alive():
             return False
         with contextlib.suppress(ProcessLookupError):
-            os.kill(holder.pid, signal.SIGTERM)
-        return True
-    try:
-        if not holder.alive():  # checked after pidfd_open: the fd pins this very process
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+            if pidfd is None:  # no pidfds here: by pid, right after the check
+                os.kill(holder.pid, signal.SIGTERM)
+            else:
+                signal.pidfd_send_signal(pidfd, signal.SIGTERM)
         return True
     finally:
-        os.close(pidfd)
+        if pidfd is not None:
+            os.close(pidfd)

@@ -17,12 +17,12 @@ import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from hookrun.config import Step
 from hookrun.deadline import start_ticks
 from hookrun.files import TEMP_SUFFIX, atomic_write_at
 from hookrun.plan import Plan, PlannedStep
+from hookrun.values import format_time
 
 PREFIX = "once."
 SCOPE_WORDS = {"container": "this container", "pod": "this pod"}
@@ -243,7 +243,7 @@ class Store:
         if self._read(name) is not None:
             return None  # written already (ahead of a signal to PID 1): never rewritten
         body = {"hook": hook, "step": step.name, "scope": step.once, "pid": os.getpid(),
-                "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                "time": format_time(time.time())}
         try:
             self._sweep()
             atomic_write_at(self.state.fd, name, (json.dumps(body) + "\n").encode(), 0o600)

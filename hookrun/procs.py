@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import gc
 import os
@@ -75,7 +74,7 @@ def run_command(
     sup: _Supervisor | None = None
     timed_out = False
     try:
-        _prctl()
+        libc_prctl()
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
         try:  # the forked child must not run hookrun's handlers before it has its own
             sup = _Supervisor.start(argv, env, cwd)
@@ -173,7 +172,7 @@ class _Supervisor:
         """Cut the lifeline (the supervisor kills whatever is left) and reap the supervisor."""
         for fd in (self.lifeline, self.reports, self.out):
             os.close(fd)
-        pidfd = _pidfd(self.pid)
+        pidfd = open_pidfd(self.pid)
         if pidfd is not None:  # bounded: a supervisor slow to finish is left to finish alone
             with selectors.DefaultSelector() as sel:
                 sel.register(pidfd, selectors.EVENT_READ)
@@ -239,20 +238,20 @@ _PR_SET_CHILD_SUBREAPER = 36
 
 
 @functools.cache
-def _prctl() -> Callable[..., int] | None:
+def libc_prctl() -> Callable[..., int] | None:
     """libc's prctl, loaded once in hookrun (not in every supervisor: that costs ~2.5 ms)."""
     try:
         import ctypes
 
         function: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
         return function
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):
         return None
 
 
 def _become_subreaper() -> None:  # pragma: no cover - child
     """Orphans below the supervisor are re-parented to it, not to init."""
-    prctl = _prctl()
+    prctl = libc_prctl()
     if prctl is not None:  # without it, the command's own process group is still killed
         prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
@@ -272,7 +271,7 @@ class _Tree:  # pragma: no cover - lives in the supervisor
         self.leader = leader
         self.code = 128 + signal.SIGKILL
         self.leader_done = False
-        self.pidfd = _pidfd(leader)
+        self.pidfd = open_pidfd(leader)
 
     def reap(self) -> None:
         """Collect every exited child: the command, and orphans re-parented to us."""
@@ -373,7 +372,8 @@ def _parent_scan() -> Callable[[int], list[int]]:
     return lambda parent: by_parent.get(parent, [])
 
 
-def _pidfd(pid: int) -> int | None:
+def open_pidfd(pid: int) -> int | None:
+    """A pidfd pinning the process; None if it is gone or the kernel has no pidfds."""
     try:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):
@@ -415,15 +415,8 @@ def terminate_group(pgid: int, wait: Callable[[float], bool], grace: float = KIL
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
     """Signal a whole process group; a group that is already gone is not an error."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        pass
-    except OSError as err:
-        if err.errno != errno.ESRCH:
-            raise
 
 
 class _LineSplitter:
