@@ -65,6 +65,15 @@ def _global_options(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("-q", "--quiet", action="count", default=default, help="less detail")
 
 
+def config_options(parser: argparse.ArgumentParser) -> None:
+    """--config and --grace-period, for commands that parse their own options (emulate, manifest)."""
+    parser.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH",
+                        help=f"config file (env HOOKRUN_CONFIG, default {DEFAULT_PATH})")
+    parser.add_argument("--grace-period", default=argparse.SUPPRESS, metavar="DUR",
+                        help="the pod's grace period, instead of settings.grace_period "
+                        "(env HOOKRUN_GRACE_PERIOD)")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="hookrun", description="Run Kubernetes lifecycle hooks with timeouts, retries, "

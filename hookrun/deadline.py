@@ -59,10 +59,10 @@ def _bundle_root_pid() -> int:
     pid = os.getpid()
     if not getattr(sys, "frozen", False):
         return pid
-    launchers = {_exe(pid), os.environ.get("STATICX_PROG_PATH")}
+    launchers = {exe_path(pid), os.environ.get("STATICX_PROG_PATH")}
     for _ in range(2):  # one-file bootloader, then the staticx launcher
         parent = _stat_field(pid, 1)
-        if not parent or _exe(parent) not in launchers:
+        if not parent or exe_path(parent) not in launchers:
             break
         pid = parent
     return pid
@@ -73,7 +73,8 @@ def start_ticks(pid: int) -> int | None:
     return _stat_field(pid, 19)
 
 
-def _exe(pid: int) -> str | None:
+def exe_path(pid: int) -> str | None:
+    """The executable process `pid` runs, or None when it cannot be read."""
     try:
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:

@@ -14,8 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from hookrun import contain
-from hookrun.cli import UsageError, hook_plan, load_config
-from hookrun.config import DEFAULT_PATH
+from hookrun.cli import UsageError, config_options, hook_plan, load_config
 from hookrun.kubelet import Emulation, Options
 from hookrun.procs import LaunchError
 from hookrun.timeline import Timeline
@@ -33,10 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run CMD as the container's main process with the config's poststart and "
         "prestop hooks around it, the way the kubelet does, then print a timeline and exit with "
         "CMD's exit status. Stop it with Ctrl-C, SIGTERM or --stop-after.")
-    p.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH",
-                   help=f"config file (env HOOKRUN_CONFIG, default {DEFAULT_PATH})")
-    p.add_argument("--grace-period", default=argparse.SUPPRESS, metavar="DUR",
-                   help="the pod's grace period, instead of settings.grace_period (env HOOKRUN_GRACE_PERIOD)")
+    config_options(p)
     p.add_argument("--stop-after", metavar="DUR", help="stop the container this long after CMD started")
     p.add_argument("--stop-signal", metavar="SIG", default="TERM",
                    help="the image's STOPSIGNAL (default TERM)")

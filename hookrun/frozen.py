@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 
+from hookrun.deadline import exe_path
 from hookrun.procs import libc_prctl
 
 _PR_SET_PDEATHSIG = 1
@@ -27,7 +28,7 @@ def bind_to_launcher() -> bool:
     if not getattr(sys, "frozen", False) or not bundle or not _is_unpacked(bundle):
         return False
     launcher = os.getppid()
-    if _exe(launcher) != _exe(os.getpid()):  # already gone: we were handed to another parent
+    if exe_path(launcher) != exe_path(os.getpid()):  # already gone: we were handed to another parent
         os.kill(os.getpid(), signal.SIGTERM)
         return True
     prctl = libc_prctl()
@@ -43,13 +44,6 @@ def _is_unpacked(bundle: str) -> bool:
     """A one-file bundle lives in a _MEIxxxxxxxx directory; a one-dir one next to the executable."""
     return os.path.basename(bundle).startswith("_MEI") and not bundle.startswith(
         os.path.dirname(os.path.realpath(sys.executable)) + os.sep)
-
-
-def _exe(pid: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return None
 
 
 def _remove_if_orphaned(bundle: str, launcher: int) -> None:

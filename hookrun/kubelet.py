@@ -30,7 +30,7 @@ from types import FrameType
 from hookrun import contain
 from hookrun.config import Config
 from hookrun.log import parse_json, render_text
-from hookrun.procs import LaunchError, child_base_env, descendants, kill_group
+from hookrun.procs import LaunchError, child_base_env, descendants, kill_group, launch_error, open_pidfd
 from hookrun.report import Event
 from hookrun.timeline import HookRun, Note, Timeline, event_row, row, step_spans
 from hookrun.values import format_duration, signal_name
@@ -156,10 +156,8 @@ class Emulation:
             popen = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, env=self.env, start_new_session=True,
                 preexec_fn=self._child_setup)
-        except FileNotFoundError:
-            raise LaunchError(127, f"command not found: {argv[0]}") from None
-        except PermissionError:
-            raise LaunchError(126, f"permission denied: {argv[0]} (not executable?)") from None
+        except OSError as err:
+            raise launch_error(argv[0], err) from None
         except subprocess.SubprocessError as err:  # the preparation in the child failed
             raise LaunchError(126, f"cannot start {argv[0]}: {err}") from None
         self.children.append(self._watch("app", popen, 0.0))
@@ -189,10 +187,7 @@ class Emulation:
 
     def _watch(self, name: str, popen: subprocess.Popen[bytes], started: float,
                out: int | None = None) -> _Child:
-        try:
-            pidfd: int | None = os.pidfd_open(popen.pid)
-        except (AttributeError, OSError):
-            pidfd = None
+        pidfd = open_pidfd(popen.pid)
         child = _Child(name, popen, started, pidfd, out)
         if pidfd is not None:
             self.sel.register(pidfd, selectors.EVENT_READ, None)

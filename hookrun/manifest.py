@@ -15,8 +15,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from hookrun.cli import UsageError, hook_plan, load_config
-from hookrun.config import DEFAULT_PATH, Config
+from hookrun.cli import UsageError, config_options, hook_plan, load_config
+from hookrun.config import Config
 from hookrun.plan import Plan, build_plan
 from hookrun.values import format_duration as fmt
 from hookrun.values import whole_seconds
@@ -182,10 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hookrun manifest", description="Print the pod-spec fragment (lifecycle, env, volumes, "
         "terminationGracePeriodSeconds) that fits this config, as YAML to paste into a pod template.")
-    p.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH",
-                   help=f"config file (env HOOKRUN_CONFIG, default {DEFAULT_PATH})")
-    p.add_argument("--grace-period", default=argparse.SUPPRESS, metavar="DUR",
-                   help="the pod's grace period, instead of settings.grace_period (env HOOKRUN_GRACE_PERIOD)")
+    config_options(p)
     p.add_argument("--container", default=DEFAULT_CONTAINER, metavar="NAME",
                    help=f"the container's name (default {DEFAULT_CONTAINER})")
     p.add_argument("--binary", default=DEFAULT_BINARY, metavar="PATH",

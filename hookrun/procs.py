@@ -207,7 +207,7 @@ def _supervise(argv: Sequence[str], env: Mapping[str, str], cwd: str | None,
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                 env=dict(env), cwd=cwd, start_new_session=True, close_fds=True)
     except OSError as err:
-        failure = _launch_error(argv[0], err)
+        failure = launch_error(argv[0], err)
         _report(reports, f"error {failure.code} {failure}")
         return
     os.close(out)
@@ -256,7 +256,7 @@ def _become_subreaper() -> None:  # pragma: no cover - child
         prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def _launch_error(program: str, err: OSError) -> LaunchError:
+def launch_error(program: str, err: OSError) -> LaunchError:
     if isinstance(err, FileNotFoundError):
         return LaunchError(127, f"command not found: {program}")
     if isinstance(err, PermissionError):
