@@ -24,13 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hookrun.deadline import MonotonicClock  # noqa: E402
-from hookrun.procs import kill_group, run_command  # noqa: E402
+from hookrun.system.clock import MonotonicClock  # noqa: E402
+from hookrun.system.commands import run_command  # noqa: E402
+from hookrun.system.control import kill_group  # noqa: E402
 
 STEP = """
 import os, sys
-from hookrun.deadline import MonotonicClock
-from hookrun.procs import run_command
+from hookrun.system.clock import MonotonicClock
+from hookrun.system.commands import run_command
 script = "setsid sh -c 'sleep 300 & echo $!' & echo $$; sleep 300"
 clock = MonotonicClock()
 run_command(["sh", "-c", script], dict(os.environ), None, clock.now() + 60, clock,

@@ -15,58 +15,19 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers.servers import Listener, ScriptedServer
+from support import ROOT, TARGET
+from support.cli import Result, Run, hookrun_argv, run_hookrun
+from support.cli import hookrun as run_cli
+from support.procs import state
+from support.servers import Listener, ScriptedServer
 
-HELPERS = Path(__file__).parent / "helpers"
-ROOT = Path(__file__).parent.parent
+__all__ = ["ROOT", "Result", "Run", "hookrun_argv", "run_hookrun", "state"]  # shared with tests
 # hookrun's http step honours proxy variables like curl; test traffic stays on loopback
 for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
     os.environ.pop(_name, None)
-
-
-@dataclass
-class Run:
-    code: int
-    out: str  # everything hookrun wrote (stdout and stderr)
-    seconds: float
-
-
-def run_hookrun(config: Path, *args: str, env: dict[str, str] | None = None,
-                timeout: float = 60.0) -> Run:
-    """The real CLI in a child process; logs go to stderr, which is captured with stdout."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("HOOKRUN_CONFIG", None)
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "hookrun", "--config", str(config), "--log-target", "stderr", *args],
-        env=full_env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        timeout=timeout, check=False,
-    )
-    return Run(done.returncode, done.stdout, time.monotonic() - started)
-
-
-@dataclass
-class Result:
-    """A hookrun run with stdout and stderr apart (logs go to stderr)."""
-
-    code: int
-    out: str
-    err: str
-    seconds: float
-
-    @property
-    def log(self) -> str:
-        return self.err
-
-
-def hookrun_argv() -> list[str]:
-    """The hookrun under test: $HOOKRUN_BIN (a built binary) or this checkout's package."""
-    binary = os.environ.get("HOOKRUN_BIN")
-    return [binary] if binary else [sys.executable, "-m", "hookrun"]
 
 
 @pytest.fixture
@@ -86,11 +47,8 @@ def hookrun(tmp_path: Path) -> Callable[..., Result]:
     """Run the real hookrun in the test's directory, logging to stderr."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
-        full_env = {**os.environ, "HOOKRUN_LOG_TARGET": "stderr", **(env or {})}
-        start = time.monotonic()
-        proc = subprocess.run([*hookrun_argv(), *args], capture_output=True, text=True,
-                              env=full_env, timeout=timeout, cwd=tmp_path, check=False)
-        return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+        return run_cli(*args, env={"HOOKRUN_LOG_TARGET": "stderr", **(env or {})},
+                       timeout=timeout, cwd=tmp_path)
 
     return run
 
@@ -125,7 +83,7 @@ class Procs:
         path = self.tmp / "bin" / name
         if not path.exists():
             self.named(name, sys.executable)
-        return self.start([str(path), str(HELPERS / "target.py"), *args], ready=ready)
+        return self.start([str(path), str(TARGET), *args], ready=ready)
 
     def cleanup(self) -> None:
         for proc in self.started:
@@ -161,14 +119,6 @@ def write_config(tmp: Path, text: str, name: str = "hookrun.toml") -> Path:
     path = tmp / name
     path.write_text(text)
     return path
-
-
-def state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rpartition(b")")[2].split()[0].decode()
-    except OSError:
-        return None
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
-from hookrun.deadline import Clock
-from hookrun.schema import Fields, Problem
+from hookrun.config.schema import Where
+from hookrun.system.clock import Clock
 
 Status = Literal["ok", "not_yet", "retry", "fail", "timeout"]
 
@@ -77,38 +77,30 @@ class AttemptContext:
         return max(0.0, self.deadline - self.clock.now())
 
 
-@dataclass(frozen=True)
-class Where:
-    """Location of an action's value in the config, for problems."""
-
-    step: str  # e.g. 'prestop.steps[1] (name = "drain")'
-    action: str
-    problems: list[Problem]
-
-    def fields(self, table: Mapping[str, object], allowed: tuple[str, ...]) -> Fields:
-        return Fields(table, f"{self.step}.{self.action}", self.problems, allowed)
-
-    def problem(self, message: str) -> None:
-        self.problems.append(Problem(self.step, self.action, message))
+S = TypeVar("S")  # a kind's own spec: a frozen dataclass parsed from its table
 
 
-Spec = Any  # each kind's own frozen dataclass
+def _unknown_duration(spec: object) -> float | None:
+    return None
 
 
 @dataclass(frozen=True)
-class Kind:
+class Kind(Generic[S]):
+    """One action. Typed by its spec, so that a kind's functions agree on its fields:
+    `Kind("signal", parse, describe, attempt)` is a Kind[Signal] only if all three take a Signal."""
+
     name: str
-    parse: Callable[[object, Where], Spec | None]
-    describe: Callable[[Spec], str]
-    attempt: Callable[[Spec, AttemptContext], Outcome]
+    parse: Callable[[object, Where], S | None]
+    describe: Callable[[S], str]
+    attempt: Callable[[S, AttemptContext], Outcome]
     polling: bool = False  # default: keep checking until the step deadline
-    duration: Callable[[Spec], float | None] = lambda spec: None  # intrinsic run time if known
+    duration: Callable[[S], float | None] = _unknown_duration  # intrinsic run time if known
     poll_interval: float = 0.1  # for polling kinds: how often to re-check at most
 
 
 # Every action of the SPEC: its module in hookrun/steps/ and the Kind that module exports.
 _KINDS = {
-    "exec": ("exec", "EXEC"), "shell": ("exec", "SHELL"), "http": ("http", "HTTP"),
+    "exec": ("exec", "EXEC"), "shell": ("shell", "SHELL"), "http": ("http", "HTTP"),
     "tcp": ("tcp", "TCP"), "sleep": ("sleep", "SLEEP"), "signal": ("signal", "SIGNAL"),
     "wait_exit": ("wait_exit", "WAIT_EXIT"), "drain": ("drain", "DRAIN"),
     "write": ("write", "WRITE"), "wait_file": ("wait_file", "WAIT_FILE"),
@@ -116,13 +108,13 @@ _KINDS = {
 ACTIONS = tuple(_KINDS)
 
 
-class _Registry(Mapping[str, Kind]):
+class _Registry(Mapping[str, Kind[Any]]):
     """Action name -> Kind, importing a kind's module the first time it is asked for: a hook
     pays start-up (taken out of the grace period) only for the actions its config uses."""
 
-    def __getitem__(self, action: str) -> Kind:
+    def __getitem__(self, action: str) -> Kind[Any]:
         module, name = _KINDS[action]
-        kind: Kind = getattr(importlib.import_module(f"hookrun.steps.{module}"), name)
+        kind: Kind[Any] = getattr(importlib.import_module(f"hookrun.steps.{module}"), name)
         return kind
 
     def __iter__(self) -> Iterator[str]:
@@ -135,5 +127,5 @@ class _Registry(Mapping[str, Kind]):
 _REGISTRY = _Registry()
 
 
-def registry() -> Mapping[str, Kind]:
+def registry() -> Mapping[str, Kind[Any]]:
     return _REGISTRY

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hookrun.schema import Fields, as_duration, as_port, int_range
-from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, fail, not_yet, ok
-from hookrun.values import ValueProblem, format_duration
+from hookrun.config.schema import Fields, Where, as_duration, as_port, int_range
+from hookrun.config.values import format_duration
+from hookrun.errors import ValueProblem
+from hookrun.steps import AttemptContext, Kind, Outcome, fail, not_yet, ok
 
 TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 ESTABLISHED = "01"
@@ -51,7 +52,7 @@ def _as_ports(value: object) -> tuple[int, ...]:
     return tuple(sorted({as_port(item) for item in value}))
 
 
-def describe(spec: Spec) -> str:
+def describe(spec: Drain) -> str:
     one = len(spec.ports) == 1
     ports = ("port " if one else "ports ") + ", ".join(map(str, spec.ports))
     settle = f" for {format_duration(spec.settle)}" if spec.settle else ""
@@ -59,7 +60,7 @@ def describe(spec: Spec) -> str:
         f"{spec.max_connections} established connection(s){settle}"
 
 
-def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+def attempt(spec: Drain, ctx: AttemptContext) -> Outcome:
     drain: Drain = spec
     try:
         count = established(drain.ports, _read(TABLES))
@@ -100,4 +101,4 @@ def established(ports: Iterable[int], lines: Iterable[str]) -> int:
     return count
 
 
-DRAIN = Kind("drain", parse, describe, attempt, polling=True, poll_interval=0.1)
+DRAIN: Kind[Drain] = Kind("drain", parse, describe, attempt, polling=True, poll_interval=0.1)

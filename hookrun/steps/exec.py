@@ -1,14 +1,15 @@
-"""exec (argv, no shell) and shell (a script run by a shell from the image)."""
+"""exec: run a command (argv, no shell); what shell steps run too (steps/shell.py)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-from hookrun import procs
-from hookrun.schema import Fields, as_argv, as_int_list, as_nonempty_str, as_str, as_str_map
-from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, fail, ok, retry, timeout
-from hookrun.values import format_duration
+from hookrun.config.schema import Fields, Where, as_argv, as_int_list, as_str, as_str_map
+from hookrun.config.values import format_duration
+from hookrun.errors import LaunchError
+from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry, timeout
+from hookrun.system.commands import run_command
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ NO_ARGV: tuple[str, ...] = ()
 Options = tuple[tuple[tuple[str, str], ...], str | None, tuple[int, ...]]
 
 
-def _options(f: Fields) -> Options:
+def options(f: Fields) -> Options:
     no_env: tuple[tuple[str, str], ...] = ()
     env = f.take("env", as_str_map, no_env)
     cwd = f.take("cwd", as_str, None)
@@ -46,43 +47,25 @@ def parse_exec(value: object, where: Where) -> Command | None:
         where.problem('expected a list like ["nginx", "-s", "quit"] or a table with "command"')
         return None
     f = where.fields(value, ("command", "env", "cwd", "ok_exit_codes"))
-    env, cwd, codes = _options(f)
+    env, cwd, codes = options(f)
     argv = f.need("command", as_argv, NO_ARGV, 'a list like ["nginx", "-s", "quit"]')
     return Command(argv, env, cwd, codes) if f.ok else None
 
 
-def parse_shell(value: object, where: Where) -> Command | None:
-    if isinstance(value, str):
-        if not value:
-            where.problem("the script is empty")
-            return None
-        return Command(("/bin/sh", "-c", value), script=value)
-    if not isinstance(value, dict):
-        where.problem('expected a script string or a table with "script"')
-        return None
-    f = where.fields(value, ("script", "shell", "env", "cwd", "ok_exit_codes"))
-    env, cwd, codes = _options(f)
-    script = f.need("script", as_nonempty_str, "", "the shell script to run")
-    shell = f.take("shell", as_nonempty_str, "/bin/sh")
-    return Command((shell, "-c", script), env, cwd, codes, script) if f.ok else None
-
-
-def describe(spec: Spec) -> str:
-    cmd: Command = spec
+def describe(cmd: Command) -> str:
     if cmd.script is not None:
         text = cmd.script if len(cmd.script) <= 60 else cmd.script[:57] + "..."
         return f"{cmd.argv[0]} -c {text!r}"
     return "run " + " ".join(cmd.argv)
 
 
-def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
-    cmd: Command = spec
+def attempt(cmd: Command, ctx: AttemptContext) -> Outcome:
     env = {**ctx.env, **dict(cmd.env)}
     if cmd.script is not None and not os.path.exists(cmd.argv[0]):
         return fail(f"shell {cmd.argv[0]} is not in this image; use exec = [...] instead of shell")
     try:
-        done = procs.run_command(cmd.argv, env, cmd.cwd, ctx.deadline, ctx.clock, ctx.output)
-    except procs.LaunchError as err:
+        done = run_command(cmd.argv, env, cmd.cwd, ctx.deadline, ctx.clock, ctx.output)
+    except LaunchError as err:
         return fail(f"{err} (exit {err.code})")
     name = os.path.basename(cmd.argv[0])
     if done.timed_out:
@@ -98,5 +81,4 @@ def _code_hint(code: int) -> str:
     return ""
 
 
-EXEC = Kind("exec", parse_exec, describe, attempt)
-SHELL = Kind("shell", parse_shell, describe, attempt)
+EXEC: Kind[Command] = Kind("exec", parse_exec, describe, attempt)

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from hookrun.bounded import Overrun, call_within
-from hookrun.schema import as_bool, as_nonempty_str, as_str, as_str_map
-from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, fail, ok, retry, timeout
-from hookrun.values import ValueProblem, format_duration
+from hookrun.config.schema import Where, as_bool, as_nonempty_str, as_str, as_str_map
+from hookrun.config.values import format_duration
+from hookrun.errors import NoAnswer, Overrun, ValueProblem
+from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry, timeout
+from hookrun.system.bounded import call_within
 
 if TYPE_CHECKING:
     import ssl
@@ -140,7 +141,7 @@ def _statuses(expect: tuple[tuple[int, int], ...]) -> str:
     return ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in expect)
 
 
-def describe(spec: Spec) -> str:
+def describe(spec: Http) -> str:
     http: Http = spec
     text = f"{http.method} {redact(http.url)}"
     extras = []
@@ -157,15 +158,7 @@ def describe(spec: Spec) -> str:
 
 # --- one attempt --------------------------------------------------------------------------------
 
-class _NoAnswer(Exception):
-    """The request went wrong before a status arrived; `final`: retrying cannot help."""
-
-    def __init__(self, message: str, final: bool = False) -> None:
-        super().__init__(message)
-        self.final = final
-
-
-def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+def attempt(spec: Http, ctx: AttemptContext) -> Outcome:
     http: Http = spec
     target = f"{http.method} {redact(http.url)}"
     left = ctx.left()
@@ -173,7 +166,7 @@ def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
         answer = call_within(lambda: _request(http, left), left)
     except Overrun:
         return timeout(f"no complete response from {target} within {format_duration(left)}")
-    except _NoAnswer as err:
+    except NoAnswer as err:
         detail = _scrub(f"{target}: {err}", http)
         return fail(detail) if err.final else retry(detail)
     return _judge(http, target, answer)
@@ -238,18 +231,18 @@ def _request(http: Http, seconds: float) -> Answer:
                 client.stream(http.method, http.url, headers=_headers(http), content=http.body) as r:
             return Answer(r.status_code, r.headers.get("retry-after"), r.headers.get("location"))
     except httpx.TimeoutException as err:
-        raise _NoAnswer(f"timed out ({_phase(err)})") from None
+        raise NoAnswer(f"timed out ({_phase(err)})") from None
     except httpx.ConnectError as err:
         raise _connect_problem(err) from None
     except httpx.LocalProtocolError:  # its text quotes the offending header value: not shown
-        raise _NoAnswer("the request cannot be sent (a header name or value is not valid HTTP)",
+        raise NoAnswer("the request cannot be sent (a header name or value is not valid HTTP)",
                        final=True) from None
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as err:
-        raise _NoAnswer(f"the request cannot be sent ({type(err).__name__}: {err})", final=True) from None
+        raise NoAnswer(f"the request cannot be sent ({type(err).__name__}: {err})", final=True) from None
     except httpx.TooManyRedirects:
-        raise _NoAnswer("too many redirects", final=True) from None
+        raise NoAnswer("too many redirects", final=True) from None
     except httpx.TransportError as err:
-        raise _NoAnswer(f"{type(err).__name__}: {err or 'connection lost'}") from None
+        raise NoAnswer(f"{type(err).__name__}: {err or 'connection lost'}") from None
 
 
 def _headers(http: Http) -> list[tuple[str, str]]:
@@ -270,7 +263,7 @@ def _tls(http: Http) -> ssl.SSLContext | bool:
     try:
         return ssl.create_default_context(cafile=http.ca_file)
     except (OSError, ssl.SSLError) as err:
-        raise _NoAnswer(f"cannot use ca_file {http.ca_file}: {err}", final=True) from None
+        raise NoAnswer(f"cannot use ca_file {http.ca_file}: {err}", final=True) from None
 
 
 def _phase(err: httpx.TimeoutException) -> str:
@@ -279,16 +272,22 @@ def _phase(err: httpx.TimeoutException) -> str:
     return names.get(type(err).__name__, type(err).__name__)
 
 
-def _connect_problem(err: httpx.ConnectError) -> _NoAnswer:
-    text = str(err)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return _NoAnswer("TLS certificate not trusted (set ca_file, or tls_verify = false)",
-                        final=True)
-    if "Connection refused" in text:
-        return _NoAnswer("connection refused")
-    if "Name or service not known" in text or "Temporary failure in name resolution" in text:
-        return _NoAnswer("host name not resolved")
-    return _NoAnswer(f"cannot connect: {text}")
+def _connect_problem(err: httpx.ConnectError) -> NoAnswer:
+    """What went wrong, from the OS error behind httpx's (its cause chain), not its text."""
+    import socket
+    import ssl
+
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return NoAnswer("TLS certificate not trusted (set ca_file, or tls_verify = false)",
+                            final=True)
+        if isinstance(cause, ConnectionRefusedError):
+            return NoAnswer("connection refused")
+        if isinstance(cause, socket.gaierror):
+            return NoAnswer("host name not resolved")
+        cause = cause.__cause__ or cause.__context__
+    return NoAnswer(f"cannot connect: {err}")
 
 
-HTTP = Kind("http", parse, describe, attempt)
+HTTP: Kind[Http] = Kind("http", parse, describe, attempt)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from hookrun import targets
-from hookrun.schema import as_bool, as_signal
-from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, fail, ok, retry
-from hookrun.values import signal_name
+from hookrun.config.schema import Where, as_bool, as_signal
+from hookrun.config.values import signal_name
+from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry, targets
 
 
 @dataclass(frozen=True)
@@ -31,12 +30,12 @@ def parse(value: object, where: Where) -> Signal | None:
     return Signal(target, number, every, missing_ok) if target is not None and f.ok else None
 
 
-def describe(spec: Spec) -> str:
+def describe(spec: Signal) -> str:
     which = "" if spec.all else "the oldest of "
     return f"send {signal_name(spec.signal)} to {which}{spec.target.describe()}"
 
 
-def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+def attempt(spec: Signal, ctx: AttemptContext) -> Outcome:
     found = targets.find(spec.target, ctx.protected_pids)
     if found.problem is not None:
         return fail(found.problem)
@@ -73,4 +72,4 @@ def _may_signal(pid: int) -> bool:
     return True
 
 
-SIGNAL = Kind("signal", parse, describe, attempt, duration=lambda spec: 0.0)
+SIGNAL: Kind[Signal] = Kind("signal", parse, describe, attempt, duration=lambda spec: 0.0)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from hookrun.schema import as_duration
-from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, ok
-from hookrun.values import ValueProblem, format_duration
+from hookrun.config.schema import Where, as_duration
+from hookrun.config.values import format_duration
+from hookrun.errors import ValueProblem
+from hookrun.steps import AttemptContext, Kind, Outcome, ok
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,11 @@ def parse(value: object, where: Where) -> Sleep | None:
         return None
 
 
-def describe(spec: Spec) -> str:
+def describe(spec: Sleep) -> str:
     return f"sleep {format_duration(spec.seconds)}"
 
 
-def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+def attempt(spec: Sleep, ctx: AttemptContext) -> Outcome:
     start = ctx.clock.now()
     end = min(start + spec.seconds, ctx.deadline)
     while (left := end - ctx.clock.now()) > 0:
@@ -42,4 +43,8 @@ def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
     return ok(f"slept {format_duration(slept)}")
 
 
-SLEEP = Kind("sleep", parse, describe, attempt, duration=lambda spec: spec.seconds)
+def _seconds(spec: Sleep) -> float:
+    return spec.seconds
+
+
+SLEEP: Kind[Sleep] = Kind("sleep", parse, describe, attempt, duration=_seconds)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import errno
 from dataclasses import dataclass
 
-from hookrun.bounded import Overrun, call_within
-from hookrun.schema import as_nonempty_str, as_port, one_of
-from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, not_yet, ok, timeout
-from hookrun.values import format_duration
+from hookrun.config.schema import Where, as_nonempty_str, as_port, one_of
+from hookrun.config.values import format_duration
+from hookrun.errors import Overrun
+from hookrun.steps import AttemptContext, Kind, Outcome, not_yet, ok, timeout
+from hookrun.system.bounded import call_within
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ def parse(value: object, where: Where) -> Tcp | None:
     return Tcp(port, host, state) if f.ok else None
 
 
-def describe(spec: Spec) -> str:
+def describe(spec: Tcp) -> str:
     return f"wait until {_address(spec)} {'accepts' if spec.state == 'open' else 'refuses'} connections"
 
 
@@ -37,7 +38,7 @@ def _address(spec: Tcp) -> str:
     return f"[{spec.host}]:{spec.port}" if ":" in spec.host else f"{spec.host}:{spec.port}"
 
 
-def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+def attempt(spec: Tcp, ctx: AttemptContext) -> Outcome:
     import socket  # here: the other kinds' hooks do not pay for its import
 
     tcp: Tcp = spec
@@ -63,4 +64,4 @@ def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
     return not_yet(f"{where} still accepts connections")
 
 
-TCP = Kind("tcp", parse, describe, attempt, polling=True, poll_interval=0.1)
+TCP: Kind[Tcp] = Kind("tcp", parse, describe, attempt, polling=True, poll_interval=0.1)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from hookrun import targets
-from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, fail, not_yet, ok
+from hookrun.config.schema import Where
+from hookrun.steps import AttemptContext, Kind, Outcome, fail, not_yet, ok, targets
+from hookrun.system.procfs import Proc
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,11 @@ def parse(value: object, where: Where) -> WaitExit | None:
     return WaitExit(target) if target is not None else None
 
 
-def describe(spec: Spec) -> str:
+def describe(spec: WaitExit) -> str:
     return f"wait for {spec.target.describe()} to exit"
 
 
-def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+def attempt(spec: WaitExit, ctx: AttemptContext) -> Outcome:
     found = targets.find(spec.target, ctx.protected_pids)
     if found.problem is not None:
         return fail(found.problem)
@@ -46,13 +47,13 @@ def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
     return not_yet(f"still running: {targets.listed([p.label() for p in live])}", tuple(fds))
 
 
-def _watch(procs: tuple[targets.Proc, ...]) -> tuple[list[targets.Proc], list[int]]:
+def _watch(procs: tuple[Proc, ...]) -> tuple[list[Proc], list[int]]:
     """The processes still alive, and a pidfd for each (readable once it exits).
 
     A match that exited before its pidfd opened is not alive. Where pidfd_open is unavailable
     the rest count as alive without a pidfd: the executor then just polls.
     """
-    live: list[targets.Proc] = []
+    live: list[Proc] = []
     fds: list[int] = []
     for index, proc in enumerate(procs):
         try:
@@ -65,4 +66,4 @@ def _watch(procs: tuple[targets.Proc, ...]) -> tuple[list[targets.Proc], list[in
     return live, fds
 
 
-WAIT_EXIT = Kind("wait_exit", parse, describe, attempt, polling=True, poll_interval=0.1)
+WAIT_EXIT: Kind[WaitExit] = Kind("wait_exit", parse, describe, attempt, polling=True, poll_interval=0.1)

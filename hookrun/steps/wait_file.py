@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from hookrun.schema import as_nonempty_str, one_of
-from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, not_yet, ok
+from hookrun.config.schema import Where, as_nonempty_str, one_of
+from hookrun.steps import AttemptContext, Kind, Outcome, not_yet, ok
 
 
 @dataclass(frozen=True)
@@ -25,15 +25,15 @@ def parse(value: object, where: Where) -> WaitFile | None:
     return WaitFile(path, state) if f.ok else None
 
 
-def describe(spec: Spec) -> str:
+def describe(spec: WaitFile) -> str:
     return f"wait until {spec.path} {'exists' if spec.state == 'exists' else 'is gone'}"
 
 
-def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+def attempt(spec: WaitFile, ctx: AttemptContext) -> Outcome:
     present = os.path.lexists(spec.path)
     if present == (spec.state == "exists"):
         return ok(f"{spec.path} {'exists' if present else 'is gone'}")
     return not_yet(f"{spec.path} {'does not exist yet' if not present else 'still exists'}")
 
 
-WAIT_FILE = Kind("wait_file", parse, describe, attempt, polling=True, poll_interval=0.05)
+WAIT_FILE: Kind[WaitFile] = Kind("wait_file", parse, describe, attempt, polling=True, poll_interval=0.05)

@@ -6,10 +6,10 @@ import errno
 import os
 from dataclasses import dataclass
 
-from hookrun.files import atomic_write_at, open_dir
-from hookrun.schema import as_bool, as_nonempty_str, as_str
-from hookrun.steps import AttemptContext, Kind, Outcome, Spec, Where, fail, ok, retry
-from hookrun.values import ValueProblem
+from hookrun.config.schema import Where, as_bool, as_nonempty_str, as_str
+from hookrun.errors import ValueProblem
+from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry
+from hookrun.system.files import atomic_write_at, open_dir
 
 _PERMANENT = {errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR}
 
@@ -53,12 +53,12 @@ def parse(value: object, where: Where) -> Write | None:
     return Write(path, text, append, mode) if f.ok else None
 
 
-def describe(spec: Spec) -> str:
+def describe(spec: Write) -> str:
     how = "append to" if spec.append else "replace"
     return f"{how} {spec.path} ({len(spec.text.encode())} bytes)"
 
 
-def attempt(spec: Spec, ctx: AttemptContext) -> Outcome:
+def attempt(spec: Write, ctx: AttemptContext) -> Outcome:
     try:
         if spec.append:
             _append(spec)
@@ -100,4 +100,4 @@ def _existing_mode(path: str, default: int) -> int:
         return default
 
 
-WRITE = Kind("write", parse, describe, attempt, duration=lambda spec: 0.0)
+WRITE: Kind[Write] = Kind("write", parse, describe, attempt, duration=lambda spec: 0.0)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from support.procs import wait_gone
+
 PREFIX = "hr-issue5-"  # containers (and their state) carry the branch name, so leftovers are traceable
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # containerd's default capabilities; a non-root process keeps only the bounding set
@@ -102,22 +104,8 @@ def _timed(argv: Sequence[str], timeout: float, env: dict[str, str] | None = Non
     return Result(code, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
-def alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _wait_gone(pid: int, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if not alive(pid):
-            return True
-        time.sleep(0.02)
-    return not alive(pid)
+    return wait_gone([pid], timeout) == []
 
 
 class _Holder:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_hookrun
+from support import ROOT
+from support.cli import run_hookrun
 
 CONFIGS = sorted((ROOT / "config").glob("*.toml"))
 

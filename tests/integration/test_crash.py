@@ -12,7 +12,9 @@ from subprocess import PIPE
 
 import psutil
 from conftest import Procs, write_config
-from runs import HOOKRUN, READY, TREE, hook_env, read_until, run, wait_gone
+from support import TREE
+from support.cli import HOOKRUN, hook_env, run
+from support.procs import READY, read_until, wait_gone
 
 
 def test_sigkill_mid_step_leaves_nothing_and_the_step_runs_again_once(
@@ -49,11 +51,11 @@ exec = ["{sys.executable}", "{TREE}", "{count}", "{release}"]
 
     release.touch()
     again = run(["prestop"], env)
-    assert again.returncode == 0, again.stderr
+    assert again.code == 0, again.err
     assert count.read_text() == "run\nrun\n"
     assert len([p for p in (tmp_path / "state").iterdir() if p.name.startswith("once.")]) == 1
 
     third = run(["prestop"], env)
-    assert third.returncode == 0, third.stderr
-    assert "seed: skipped: already done once in this container" in third.stderr
+    assert third.code == 0, third.err
+    assert "seed: skipped: already done once in this container" in third.err
     assert count.read_text() == "run\nrun\n"

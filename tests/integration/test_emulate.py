@@ -19,13 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HELPERS, ROOT, Procs, nginx_argv, write_config
-from helpers.servers import ScriptedServer
+from conftest import Procs, nginx_argv, write_config
+from support import ROOT
+from support import TARGET as TARGET_SCRIPT
+from support.procs import wait_until
+from support.servers import ScriptedServer
 from test_nginx import SIZE, Download
 
-from hookrun.targets import scan
+from hookrun.system.procfs import processes as scan
 
-TARGET = [sys.executable, str(HELPERS / "target.py")]
+TARGET = [sys.executable, str(TARGET_SCRIPT)]
 NOTHING = '[prestop]\n[[prestop.steps]]\nname = "nothing"\nexec = ["true"]\n'
 
 
@@ -248,7 +251,7 @@ def test_ctrl_c_during_a_long_poststart(tmp_path: Path, procs: Procs, unique: st
 timeout = "60s"
 [[poststart.steps]]
 name = "warm-up"
-exec = ["{slow}", "{HELPERS / 'target.py'}", "--exit-after", "60"]
+exec = ["{slow}", "{TARGET_SCRIPT}", "--exit-after", "60"]
 
 [prestop]
 [[prestop.steps]]
@@ -257,11 +260,7 @@ write = {{ path = "{tmp_path}/prestop.ran", text = "yes" }}
 """
     emulator = background(tmp_path, write_config(tmp_path, config), cmd=[*TARGET, "--exit-on", "TERM"])
     emulator.wait_for("warm-up: start")
-    for _ in range(100):  # the step's command is being started: until it runs (bounded)
-        if running(unique):
-            break
-        time.sleep(0.05)
-    assert running(unique)
+    wait_until(lambda: running(unique), 5, "the step's command runs")
     interrupted = emulator.interrupt()
     t = emulator.finish()
     ended = time.time()
@@ -399,7 +398,7 @@ def test_pid_namespace_needs_root(tmp_path: Path) -> None:
     path = write_config(tmp_path, NOTHING)
     code = (
         "import encodings.ascii, os, sys\n"  # imports from /root are refused once the uid is dropped
-        "from hookrun import cli, contain, emulate, timeline, timeline_svg\n"
+        "from hookrun import cli\nimport hookrun.cli.emulate, hookrun.emulator.svg\n"
         "os.seteuid(65534)\n"
         f"sys.exit(cli.main(['--config', {str(path)!r}, 'emulate', '--pid-namespace', '--',"
         f" 'touch', {str(tmp_path / 'ran')!r}]))\n"

@@ -11,18 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
-from conftest import Result, hookrun_argv
+from support.cli import Result, hookrun_argv
+from support.procs import alive
 
 Hookrun = Callable[..., Result]
 Config = Callable[[str], Path]
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_a_command_ignoring_sigterm_is_killed_at_its_step_timeout(config: Config, hookrun: Hookrun) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 from time import time
 
 import pytest
-from conftest import Run, run_hookrun, write_config
-from helpers.servers import ScriptedServer
+from conftest import write_config
+from support.cli import Run, run_hookrun
+from support.servers import ScriptedServer
 
 Start = Callable[..., ScriptedServer]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from subprocess import PIPE
 
 from conftest import Procs, write_config
-from runs import HOOKRUN, hook_env, run
+from support.cli import HOOKRUN, hook_env, run
 
 
 def test_twenty_simultaneous_deliveries_run_a_once_step_exactly_once(
@@ -50,9 +50,9 @@ exec = ["sleep", "4"]
     began = time.monotonic()
     second = run(["--config", str(short), "run", "setup"], env)
     took = time.monotonic() - began
-    assert second.returncode == 124, second.stderr
-    assert "waiting for it to finish" in second.stderr
-    assert "the budget ran out waiting for another setup to finish" in second.stderr
-    assert "hold: skipped: no budget left" in second.stderr
+    assert second.code == 124, second.err
+    assert "waiting for it to finish" in second.err
+    assert "the budget ran out waiting for another setup to finish" in second.err
+    assert "hold: skipped: no budget left" in second.err
     assert 1.0 <= took < 3.5  # its own 1.5 s budget, counted from its own start
     assert first.wait(timeout=10) == 0

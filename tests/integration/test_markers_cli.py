@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import write_config
-from runs import hook_env, run
+from support.cli import hook_env, run
 
 
 def test_list_clear_and_run_again(tmp_path: Path) -> None:
@@ -23,24 +23,24 @@ exec = ["true"]
 """)
     env = hook_env(tmp_path, POD_UID="0c3a-uid")
     before = run(["plan", "poststart"], env)
-    assert before.returncode == 0 and "already done" not in before.stdout
+    assert before.code == 0 and "already done" not in before.out
     assert not (tmp_path / "state").exists()  # a dry run writes nothing
 
-    assert run(["poststart"], env).returncode == 0
+    assert run(["poststart"], env).code == 0
     listed = run(["markers"], env)
-    assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines()[0] == f"markers in {tmp_path / 'state'}:"
-    assert [line.split()[:3] for line in listed.stdout.splitlines()[1:]] == [
+    assert listed.code == 0, listed.err
+    assert listed.out.splitlines()[0] == f"markers in {tmp_path / 'state'}:"
+    assert [line.split()[:3] for line in listed.out.splitlines()[1:]] == [
         ["poststart", "join", "once=pod"], ["poststart", "seed", "once=container"]]
 
     plan = run(["plan", "poststart"], env)
-    assert "[already done once in this container (marker written 20" in plan.stdout
-    assert "[already done once in this pod (marker written 20" in plan.stdout
+    assert "[already done once in this container (marker written 20" in plan.out
+    assert "[already done once in this pod (marker written 20" in plan.out
     other_pod = run(["markers"], {**env, "POD_UID": "another"})
-    assert "1 marker(s) of earlier container instances or other pods" in other_pod.stdout
+    assert "1 marker(s) of earlier container instances or other pods" in other_pod.out
 
     cleared = run(["markers", "--clear"], env)
-    assert cleared.stdout.splitlines() == [f"removed 2 marker(s) from {tmp_path / 'state'}"]
-    assert run(["poststart"], env).returncode == 0
+    assert cleared.out.splitlines() == [f"removed 2 marker(s) from {tmp_path / 'state'}"]
+    assert run(["poststart"], env).code == 0
     assert count.read_text() == "seeded\nseeded\n"
 

@@ -11,8 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, free_port, later, run_hookrun, write_config
-from helpers.servers import Listener
+from conftest import free_port, later, write_config
+from support import ROOT
+from support.cli import run_hookrun
+from support.servers import Listener
 
 Listen = Callable[..., Listener]
 

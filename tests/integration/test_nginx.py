@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, nginx_argv, wait_accepting
-from helpers.servers import ScriptedServer
+from conftest import nginx_argv, wait_accepting
+from support import ROOT
+from support.servers import ScriptedServer
 
-from hookrun.targets import scan
+from hookrun.system.procfs import processes as scan
 
 SIZE = 1_000_000  # bytes; at 256 KiB/s about 3.8 s in flight
 

@@ -12,9 +12,10 @@ from subprocess import PIPE
 import psutil
 import pytest
 from conftest import Procs, nginx_argv, wait_accepting, write_config
-from runs import HOOKRUN, hook_env, read_until, wait_gone
+from support.cli import HOOKRUN, hook_env
+from support.procs import read_until, wait_gone
 
-from hookrun.targets import scan
+from hookrun.system.procfs import processes as scan
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None,

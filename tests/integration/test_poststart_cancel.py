@@ -8,7 +8,9 @@ from pathlib import Path
 from subprocess import PIPE
 
 from conftest import Procs, write_config
-from runs import HOOKRUN, READY, TREE, hook_env, read_until, run, wait_gone
+from support import TREE
+from support.cli import HOOKRUN, hook_env, run
+from support.procs import READY, read_until, wait_gone
 
 
 def test_prestop_cancels_a_running_poststart_and_does_not_wait(tmp_path: Path, procs: Procs) -> None:
@@ -37,9 +39,9 @@ exec = ["true"]
     began = time.monotonic()
     prestop = run(["prestop"], env)
     took = time.monotonic() - began
-    assert prestop.returncode == 0, prestop.stderr
-    assert f"cancelled the poststart still running (pid {poststart.pid})" in prestop.stderr
-    assert "bye: ok:" in prestop.stderr
+    assert prestop.code == 0, prestop.err
+    assert f"cancelled the poststart still running (pid {poststart.pid})" in prestop.err
+    assert "bye: ok:" in prestop.err
     assert 0.05 < took < 5.0  # a whole hookrun run, but no wait for the poststart
 
     assert poststart.wait(timeout=10) == 143
@@ -58,4 +60,4 @@ name = "wait"
 exec = ["sleep", "1000"]
 """)
     plan = run(["plan", "poststart", "--format", "json"], hook_env(tmp_path))
-    assert '"budget_s": 60.0' in plan.stdout and '"budget_from": "default timeout 1m"' in plan.stdout
+    assert '"budget_s": 60.0' in plan.out and '"budget_from": "default timeout 1m"' in plan.out

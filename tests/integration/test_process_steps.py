@@ -10,7 +10,9 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import Procs, run_hookrun, state, write_config
+from conftest import Procs, write_config
+from support.cli import run_hookrun
+from support.procs import holds_pidfd, state, wait_until
 
 
 def hook(steps: str, timeout: str = "10s") -> str:
@@ -172,7 +174,7 @@ wait_exit = {{ pid = {app.pid} }}
         assert hookrun.stdout is not None
         line = hookrun.stdout.readline()
         assert "wait: start:" in line, line
-        time.sleep(0.3)  # hookrun is now waiting on the pidfd
+        wait_until(lambda: holds_pidfd(hookrun.pid), 10, "hookrun waits on the target's pidfd")
         assert hookrun.poll() is None
         killed = time.monotonic()
         os.kill(app.pid, 15)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_config
-from runs import HOOKRUN, hook_env
+from support.cli import HOOKRUN, hook_env
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
                                 reason="needs root and unshare(1) for a mount namespace")

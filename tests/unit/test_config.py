@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hookrun.config import load
-from hookrun.render import render_problems
-from hookrun.schema import ConfigError
+from hookrun.cli.commands import render_problems
+from hookrun.engine.plan import read_config as load
+from hookrun.errors import ConfigError
 
 ENV = {"HOSTNAME": "pod-1"}
 

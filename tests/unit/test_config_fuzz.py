@@ -8,10 +8,10 @@ import tempfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hookrun.config import COMMON_STEP_KEYS, SETTINGS_KEYS, from_document, read_toml
-from hookrun.plan import build_plan
-from hookrun.schema import ConfigError
-from hookrun.steps import ACTIONS
+from hookrun.config.load import COMMON_STEP_KEYS, SETTINGS_KEYS, from_document, read_toml
+from hookrun.engine.plan import build_plan
+from hookrun.errors import ConfigError
+from hookrun.steps import ACTIONS, registry
 
 KEYS = st.sampled_from([*COMMON_STEP_KEYS, *ACTIONS, *SETTINGS_KEYS, "command", "script", "path",
                         "text", "duration", "state", "env", "cwd", "mode", "append", "x"])
@@ -34,7 +34,7 @@ DOCUMENT = st.dictionaries(st.sampled_from(["settings", "prestop", "poststart", 
 @given(DOCUMENT)
 def test_any_document_loads_or_is_rejected_with_problems(document: dict[str, object]) -> None:
     try:
-        config = from_document(document, "fuzz.toml", {"X": "1"})
+        config = from_document(document, "fuzz.toml", {"X": "1"}, registry())
     except ConfigError as err:
         assert err.problems and all(str(p) for p in err.problems)
         return

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from hookrun.deadline import MonotonicClock, start_ticks
-from hookrun.lock import Holder, acquire, cancel_holder
+from hookrun.state.lock import Holder, acquire, cancel_holder
+from hookrun.system.clock import MonotonicClock
+from hookrun.system.procfs import start_ticks
 
 HOLDER = """
 import os, sys, time
-from hookrun.deadline import MonotonicClock
-from hookrun.lock import acquire
+from hookrun.system.clock import MonotonicClock
+from hookrun.state.lock import acquire
 dir_fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
 clock = MonotonicClock()
 fd = acquire(dir_fd, "poststart", sys.argv[2], clock.now() + 5, clock, lambda holder: None)

@@ -15,9 +15,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from hookrun.config import load
-from hookrun.manifest import TMP_DIR, pod_spec, render, to_yaml
-from hookrun.plan import build_plan
+from hookrun.emulator.manifest import TMP_DIR, pod_spec, render, to_yaml
+from hookrun.engine.plan import build_plan
+from hookrun.engine.plan import read_config as load
 
 ROOT = Path(__file__).parent.parent.parent
 VERSIONS = ("1.29", "1.37")  # an old supported release and the newest the validator knows

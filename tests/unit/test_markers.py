@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from hookrun.config import Config, Settings, load
-from hookrun.markers import NoStateDir, StateDir, Store, candidates, instance_keys, open_state_dir
-from hookrun.plan import Plan, build_plan
+from hookrun.config.load import Config, Settings
+from hookrun.engine.plan import Plan, build_plan
+from hookrun.engine.plan import read_config as load
+from hookrun.state.markers import Store, instance_keys
+from hookrun.state.statedir import NoStateDir, StateDir, candidates, open_state_dir
 
 CONFIG = """
 [settings]
@@ -80,10 +82,10 @@ def test_dry_runs_create_nothing(tmp_path: Path) -> None:
 
 def test_marker_written_after_success_is_found_and_private(tmp_path: Path) -> None:
     store, plan = store_for(tmp_path)
-    assert store.done(plan) == {}
+    assert store.done(plan.hook, [s.step for s in plan.steps]) == {}
     warm = plan.steps[0]
-    assert store.record("poststart", warm) is None
-    done = store.done(plan)
+    assert store.record("poststart", warm.step) is None
+    done = store.done(plan.hook, [s.step for s in plan.steps])
     assert list(done) == ["warm"]
     assert done["warm"].startswith("already done once in this container (marker written 20")
     [marker] = [p for p in (tmp_path / "state").iterdir()]
@@ -93,59 +95,59 @@ def test_marker_written_after_success_is_found_and_private(tmp_path: Path) -> No
 
 def test_pod_marker_is_keyed_by_pod_uid(tmp_path: Path) -> None:
     store, plan = store_for(tmp_path, {"POD_UID": "uid-1"})
-    store.record("poststart", plan.steps[1])
-    assert list(store_for(tmp_path, {"POD_UID": "uid-1"})[0].done(plan)) == ["register"]
-    assert store_for(tmp_path, {"POD_UID": "uid-2"})[0].done(plan) == {}
+    store.record("poststart", plan.steps[1].step)
+    assert list(store_for(tmp_path, {"POD_UID": "uid-1"})[0].done(plan.hook, [s.step for s in plan.steps])) == ["register"]
+    assert store_for(tmp_path, {"POD_UID": "uid-2"})[0].done(plan.hook, [s.step for s in plan.steps]) == {}
 
 
 def test_pod_scope_without_pod_uid_is_refused_clearly(tmp_path: Path) -> None:
     store, plan = store_for(tmp_path, {})
-    refusal = store.refusal(plan.steps[1])
+    refusal = store.refusal(plan.steps[1].step)
     assert refusal is not None and "POD_UID" in refusal and "metadata.uid" in refusal
-    assert store.refusal(plan.steps[0]) is None
-    assert store.refusal(plan.steps[2]) is None
+    assert store.refusal(plan.steps[0].step) is None
+    assert store.refusal(plan.steps[2].step) is None
 
 
 def test_no_state_dir_refuses_once_steps_only(tmp_path: Path) -> None:
     store = Store(NoStateDir(("/x: read-only file system",)), instance_keys({"POD_UID": "u"}))
     plan = build_plan(config(tmp_path), "poststart")
-    refusal = store.refusal(plan.steps[0])
+    refusal = store.refusal(plan.steps[0].step)
     assert refusal is not None
     assert "no writable state directory (/x: read-only file system)" in refusal
     assert "settings.state_dir" in refusal
-    assert store.refusal(plan.steps[2]) is None
+    assert store.refusal(plan.steps[2].step) is None
 
 
 def test_an_edited_step_runs_again(tmp_path: Path) -> None:
     store, plan = store_for(tmp_path)
-    store.record("poststart", plan.steps[0])
+    store.record("poststart", plan.steps[0].step)
     edited = config(tmp_path, CONFIG.replace('exec = ["true"]', 'exec = ["true", "x"]', 1))
-    assert Store(store.state, store.keys).done(build_plan(edited, "poststart")) == {}
+    assert Store(store.state, store.keys).done("poststart", edited.hooks["poststart"].steps) == {}
     retimed = config(tmp_path, CONFIG.replace("once = true", 'once = true\ntimeout = "5s"', 1))
-    assert Store(store.state, store.keys).done(build_plan(retimed, "poststart")) == {}
+    assert Store(store.state, store.keys).done("poststart", retimed.hooks["poststart"].steps) == {}
 
 
 def test_planted_symlink_marker_is_refused_and_replaced(tmp_path: Path) -> None:
     store, plan = store_for(tmp_path)
-    store.record("poststart", plan.steps[0])
+    store.record("poststart", plan.steps[0].step)
     [marker] = list((tmp_path / "state").iterdir())
     target = tmp_path / "target"
     target.write_text("precious\n")
     os.chmod(target, 0o600)
     marker.unlink()
     marker.symlink_to(target)
-    assert store.done(plan) == {}  # a symlink is not a marker
-    assert store.record("poststart", plan.steps[0]) is None
+    assert store.done(plan.hook, [s.step for s in plan.steps]) == {}  # a symlink is not a marker
+    assert store.record("poststart", plan.steps[0].step) is None
     assert target.read_text() == "precious\n"
-    assert not marker.is_symlink() and store.done(plan).keys() == {"warm"}
+    assert not marker.is_symlink() and store.done(plan.hook, [s.step for s in plan.steps]).keys() == {"warm"}
 
 
 def test_marker_with_open_permissions_is_not_trusted(tmp_path: Path) -> None:
     store, plan = store_for(tmp_path)
-    store.record("poststart", plan.steps[0])
+    store.record("poststart", plan.steps[0].step)
     [marker] = list((tmp_path / "state").iterdir())
     os.chmod(marker, 0o666)
-    assert store.done(plan) == {}
+    assert store.done(plan.hook, [s.step for s in plan.steps]) == {}
 
 
 def test_stale_temp_files_are_swept_fresh_ones_kept(tmp_path: Path) -> None:
@@ -155,23 +157,23 @@ def test_stale_temp_files_are_swept_fresh_ones_kept(tmp_path: Path) -> None:
     old.write_text("half")
     fresh.write_text("half")
     os.utime(old, (time.time() - 3600, time.time() - 3600))
-    store.record("poststart", plan.steps[0])
+    store.record("poststart", plan.steps[0].step)
     assert not old.exists() and fresh.exists()
     assert [m.step for m in store.markers()] == ["warm"]
 
 
 def test_list_and_clear_only_touch_this_instance(tmp_path: Path) -> None:
     store, plan = store_for(tmp_path, {"POD_UID": "uid-1"})
-    store.record("poststart", plan.steps[0])
-    store.record("poststart", plan.steps[1])
+    store.record("poststart", plan.steps[0].step)
+    store.record("poststart", plan.steps[1].step)
     other_pod = Store(store.state, instance_keys({"POD_UID": "uid-2"}))
-    other_pod.record("poststart", plan.steps[1])
+    other_pod.record("poststart", plan.steps[1].step)
     mine = [(m.step, m.scope, m.current) for m in store.markers()]
     assert sorted(mine) == [("register", "pod", False), ("register", "pod", True),
                             ("warm", "container", True)]
     assert store.clear() == 2
     assert [(m.step, m.current) for m in store.markers()] == [("register", False)]
-    assert other_pod.done(plan).keys() == {"register"}
+    assert other_pod.done(plan.hook, [s.step for s in plan.steps]).keys() == {"register"}
 
 
 @pytest.mark.parametrize("env", [{}, {"POD_UID": "  "}])
@@ -190,9 +192,9 @@ def test_settings_default_has_no_state_dir() -> None:
 
 def test_a_marker_is_written_once_and_never_rewritten(tmp_path: Path) -> None:
     store, plan = store_for(tmp_path)
-    store.record("poststart", plan.steps[0])
+    store.record("poststart", plan.steps[0].step)
     [marker] = list((tmp_path / "state").iterdir())
     first = marker.read_text()
     os.utime(marker, (1, 1))
-    assert store.record("poststart", plan.steps[0]) is None
+    assert store.record("poststart", plan.steps[0].step) is None
     assert marker.read_text() == first and marker.stat().st_mtime == 1

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from hookrun.config import load
-from hookrun.plan import build_plan
-from hookrun.render import render_plan
-from hookrun.schema import ConfigError
+from hookrun.engine.plan import build_plan
+from hookrun.engine.plan import read_config as load
+from hookrun.engine.render import render_plan
+from hookrun.errors import ConfigError
 
 NGINXISH = """
     [settings]

@@ -1,5 +1,12 @@
-from hookrun.deadline import Deadline, process_age
-from hookrun.retry import RetryPolicy, jittered_delay, next_delay, nominal_delay, worst_case_delays
+from hookrun.engine.deadline import Deadline
+from hookrun.engine.retry import (
+    RetryPolicy,
+    jittered_delay,
+    next_delay,
+    nominal_delay,
+    worst_case_delays,
+)
+from hookrun.system.procfs import process_age
 
 FIXED = RetryPolicy(retries=3, delay=2.0, backoff="fixed", max_delay=10.0)
 EXPO = RetryPolicy(retries=6, delay=1.0, backoff="exponential", max_delay=5.0)

@@ -6,8 +6,9 @@ from email.utils import formatdate
 
 import pytest
 
-from hookrun.schema import Problem
-from hookrun.steps import Where, registry
+from hookrun.config.schema import Where
+from hookrun.errors import Problem
+from hookrun.steps import registry
 from hookrun.steps.http import redact, retry_after_seconds
 
 

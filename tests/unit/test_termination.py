@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hookrun.log import write_termination_message
-from hookrun.markers import Marker
-from hookrun.render import render_markers, termination_message
-from hookrun.report import Report, StepResult
+from hookrun.cli.commands import render_markers
+from hookrun.engine.log import write_termination_message
+from hookrun.engine.render import termination_message
+from hookrun.engine.report import Report, StepResult
+from hookrun.state.markers import Marker
 
 
 def report(details: list[str]) -> Report:

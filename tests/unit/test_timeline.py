@@ -10,11 +10,20 @@ from html.parser import HTMLParser
 
 import pytest
 
-from hookrun.kubelet import seconds_after_term
-from hookrun.log import parse_json, render_json
-from hookrun.report import Event
-from hookrun.timeline import HookRun, Note, StepSpan, Timeline, render_text, rows, step_spans, verdict
-from hookrun.timeline_svg import render_html, render_svg
+from hookrun.emulator.lifecycle import seconds_after_term
+from hookrun.emulator.svg import render_html, render_svg
+from hookrun.emulator.timeline import (
+    HookRun,
+    Note,
+    StepSpan,
+    Timeline,
+    render_text,
+    rows,
+    step_spans,
+    verdict,
+)
+from hookrun.engine.log import parse_json, render_json
+from hookrun.engine.report import Event
 
 SVG = "{http://www.w3.org/2000/svg}"
 

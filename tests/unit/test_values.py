@@ -2,8 +2,9 @@ import signal
 
 import pytest
 
-from hookrun.templates import BadTemplate, UnsetVariable, expand, expand_tree
-from hookrun.values import ValueProblem, format_duration, parse_duration, parse_signal
+from hookrun.config.templates import expand, expand_tree
+from hookrun.config.values import format_duration, parse_duration, parse_signal
+from hookrun.errors import BadTemplate, UnsetVariable, ValueProblem
 
 
 @pytest.mark.parametrize("text, seconds", [

@@ -1,0 +1,165 @@
+"""The edge: arguments in, text and an exit code out. Only this package prints.
+
+`main` parses the command line, dispatches to one command, and turns every exception into
+text and an exit code in one place (`error_handler`), as pre-commit's error handler does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from types import FrameType
+
+from hookrun.cli.options import global_options, load_config, verbosity
+from hookrun.errors import (
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    ConfigError,
+    HookrunError,
+    Interrupted,
+    LaunchError,
+    exit_for_signal,
+)
+from hookrun.packaging.frozen import bind_to_launcher
+from hookrun.system.clock import MonotonicClock
+from hookrun.system.procfs import process_age
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="hookrun", description="Run Kubernetes lifecycle hooks with timeouts, retries, "
+        "a budget taken from the grace period, and logs you can see.")
+    global_options(top, None)
+    common = argparse.ArgumentParser(add_help=False)
+    global_options(common, argparse.SUPPRESS)
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def hook_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+        p.add_argument("--format", choices=("text", "json"), default="text",
+                       help="plan output format")
+
+    for name in ("poststart", "prestop"):
+        hook_options(sub.add_parser(name, parents=[common], help=f'run the hook "{name}"'))
+    p = sub.add_parser("run", parents=[common], help="run any hook of the config by name")
+    p.add_argument("hook")
+    hook_options(p)
+    p = sub.add_parser("plan", parents=[common], help="dry-run: print what would run")
+    p.add_argument("hook")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    sub.add_parser("validate", parents=[common], help="check the config (exit 0 or 2)")
+    # emulate and manifest parse their own options (global ones included) from `rest`: no
+    # argument can start with NUL, so this parser takes every word after the command as is
+    for name, what in (("emulate", "run CMD with its hooks like the kubelet"),
+                       ("manifest", "print the pod-spec fragment")):
+        p = sub.add_parser(name, prefix_chars="\0", add_help=False, help=what)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+    p = sub.add_parser("markers", parents=[common], help="list or clear idempotency markers")
+    p.add_argument("--clear", action="store_true")
+    p = sub.add_parser("version", parents=[common], help="print the version")
+    p.add_argument("--check", action="store_true",
+                   help="also prove that every bundled module and dependency works")
+    return top
+
+
+# --- the commands ----------------------------------------------------------------------------
+
+def cmd_hook(args: argparse.Namespace, hook: str, env: Mapping[str, str], started: float) -> int:
+    """Run a hook (or print its plan): the engine service does the work."""
+    if getattr(args, "dry_run", False) or args.command == "plan":
+        from hookrun.cli.commands import cmd_plan
+
+        return cmd_plan(args, hook, env)
+    from hookrun.engine.service import run_hook
+
+    config = load_config(args, env)
+    return run_hook(config, hook, env, started, sys.stderr, verbosity(args)).exit_code
+
+
+def dispatch(args: argparse.Namespace, env: Mapping[str, str], started: float) -> int:
+    command = args.command
+    if command in ("poststart", "prestop"):
+        return cmd_hook(args, command, env, started)
+    if command in ("run", "plan"):
+        return cmd_hook(args, args.hook, env, started)
+    # the others are imported only when asked for: a hook's start-up is taken out of the grace
+    # period, and it pays only for what it uses
+    if command == "emulate":
+        from hookrun.cli import emulate
+
+        return emulate.main(args, env)
+    if command == "manifest":
+        from hookrun.cli import manifest
+
+        return manifest.main(args, env)
+    from hookrun.cli import commands
+
+    if command == "validate":
+        return commands.cmd_validate(args, env)
+    if command == "version":
+        return commands.cmd_version(args.check)
+    return commands.cmd_markers(args, env)
+
+
+# --- the edge ---------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def error_handler(args: argparse.Namespace, result: list[int]) -> Iterator[None]:
+    """Every exception becomes a message on stderr and an exit code (errors.py), here only."""
+    try:
+        yield
+    except ConfigError as err:
+        from hookrun.cli.commands import render_problems
+
+        print(render_problems(err), file=sys.stderr)
+        result.append(EXIT_USAGE)
+    except LaunchError as err:  # emulate's CMD could not be started: its shell code
+        print(f"hookrun emulate: {err}", file=sys.stderr)
+        result.append(err.code)
+    except HookrunError as err:
+        print(f"hookrun: {err}", file=sys.stderr)
+        result.append(err.exit_code)
+    except Interrupted as signal_:
+        print(f"hookrun: interrupted by signal {signal_.signum}", file=sys.stderr)
+        result.append(exit_for_signal(signal_.signum))
+    except Exception as err:  # a bug: say so briefly; the traceback only with -v
+        if getattr(args, "verbose", 0):
+            import traceback
+
+            traceback.print_exc()
+        print(f"hookrun: internal error: {type(err).__name__}: {err} (this is a bug in hookrun; "
+              "please report it)", file=sys.stderr)
+        result.append(EXIT_INTERNAL)
+
+
+def _install_signal_handlers() -> None:
+    fired: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if fired:  # the first one is being handled: cleanup must not be interrupted
+            return
+        fired.append(signum)
+        raise Interrupted(signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    started = MonotonicClock().now() - process_age()
+    env = dict(os.environ)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    _install_signal_handlers()
+    result: list[int] = []
+    with error_handler(args, result):
+        bind_to_launcher()  # a one-file build: stop (SIGTERM) when its bootloader is killed
+        result.append(dispatch(args, env, started))
+    return result[-1]

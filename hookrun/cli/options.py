@@ -1,0 +1,68 @@
+"""The options every command shares, and the config they select (flag > environment > file)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import replace
+
+from hookrun.config.load import DEFAULT_PATH, Config
+from hookrun.config.values import parse_duration
+from hookrun.engine.plan import read_config
+from hookrun.errors import ConfigError, Problem, UsageError, ValueProblem
+
+
+def global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--config", default=default, metavar="PATH",
+                        help=f"config file (env HOOKRUN_CONFIG, default {DEFAULT_PATH})")
+    parser.add_argument("--grace-period", default=default, metavar="DUR",
+                        help="override settings.grace_period (env HOOKRUN_GRACE_PERIOD)")
+    parser.add_argument("--log-format", default=default, choices=("text", "json"),
+                        help="env HOOKRUN_LOG_FORMAT")
+    parser.add_argument("--log-target", default=default, metavar="T",
+                        help="auto | stderr | pid1 | a file path (env HOOKRUN_LOG_TARGET)")
+    parser.add_argument("-v", "--verbose", action="count", default=default, help="more detail")
+    parser.add_argument("-q", "--quiet", action="count", default=default, help="less detail")
+
+
+def config_options(parser: argparse.ArgumentParser) -> None:
+    """--config and --grace-period, for commands that parse their own options (emulate, manifest)."""
+    parser.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH",
+                        help=f"config file (env HOOKRUN_CONFIG, default {DEFAULT_PATH})")
+    parser.add_argument("--grace-period", default=argparse.SUPPRESS, metavar="DUR",
+                        help="the pod's grace period, instead of settings.grace_period "
+                        "(env HOOKRUN_GRACE_PERIOD)")
+
+
+def option(args: argparse.Namespace, name: str, env_name: str, env: Mapping[str, str]) -> str | None:
+    value = getattr(args, name, None)
+    if value is not None:
+        return str(value)
+    return env.get(env_name) or None
+
+
+def verbosity(args: argparse.Namespace) -> int:
+    return (getattr(args, "verbose", 0) or 0) - (getattr(args, "quiet", 0) or 0)
+
+
+def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
+    path = option(args, "config", "HOOKRUN_CONFIG", env) or DEFAULT_PATH
+    config = read_config(path, env)
+    grace = option(args, "grace_period", "HOOKRUN_GRACE_PERIOD", env)
+    settings = config.settings
+    if grace is not None:
+        try:
+            seconds = parse_duration(grace)
+        except ValueProblem as err:
+            raise ConfigError(path, [Problem("", "--grace-period / HOOKRUN_GRACE_PERIOD",
+                                             str(err))]) from None
+        settings = replace(settings, grace_period=seconds)
+    log_format = option(args, "log_format", "HOOKRUN_LOG_FORMAT", env)
+    if log_format is not None and log_format not in ("text", "json"):
+        raise UsageError(f"HOOKRUN_LOG_FORMAT must be text or json, got {log_format!r}")
+    settings = replace(
+        settings,
+        log_format=log_format or settings.log_format,
+        log_target=option(args, "log_target", "HOOKRUN_LOG_TARGET", env) or settings.log_target,
+    )
+    return replace(config, settings=settings)

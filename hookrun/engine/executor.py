@@ -1,0 +1,274 @@
+"""Plan -> Report: runs the steps, owns every deadline, retry and wait. Never prints.
+
+Three nested deadlines bound each attempt: the hook's budget, the step's `timeout`, the
+attempt's `attempt_timeout`. What must outlive the run (markers, the summary, the termination
+message) goes through one Checkpoint, which the service (engine/service.py) implements.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import selectors
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from hookrun.config.schema import Where
+from hookrun.config.templates import expand_tree
+from hookrun.config.values import format_duration as fmt
+from hookrun.config.values import format_time
+from hookrun.engine.deadline import Deadline, Level
+from hookrun.engine.plan import Plan, PlannedStep
+from hookrun.engine.report import Event, EventName, Report, Sink, Status, StepResult
+from hookrun.engine.report import Level as LogLevel
+from hookrun.engine.retry import next_delay
+from hookrun.errors import BadTemplate, Interrupted, Problem, UnsetVariable
+from hookrun.steps import AttemptContext, Kind, Outcome, registry
+from hookrun.steps import timeout as timeout_outcome
+from hookrun.system.clock import Clock
+
+S = TypeVar("S")
+
+
+def real_wait(seconds: float, fds: tuple[int, ...]) -> None:
+    """Wait `seconds`, or less when one of `fds` becomes readable."""
+    if seconds <= 0:
+        return
+    if not fds:
+        time.sleep(seconds)
+        return
+    with selectors.DefaultSelector() as sel:
+        for fd in fds:
+            sel.register(fd, selectors.EVENT_READ)
+        sel.select(seconds)
+
+
+class Checkpoint(Protocol):
+    """Where the run's lasting effects go, in order: before a step, after its success, and
+    the final account of the run when it must be written ahead (PID 1 is about to be
+    signalled: if it exits, the kernel kills every process of its namespace, hookrun too)."""
+
+    def refusal(self, step: PlannedStep) -> str | None:
+        """A reason the step must not run (it then fails without running), or None."""
+
+    def succeeded(self, step: PlannedStep) -> str | None:
+        """Record the step's success (its `once` marker); a problem to report, or None."""
+
+    def final(self, report: Report) -> None:
+        """Write the account of the run ahead of a step that may end hookrun."""
+
+
+class NoCheckpoint:
+    """Nothing lasts: for dry plans and tests."""
+
+    def refusal(self, step: PlannedStep) -> str | None:
+        return None
+
+    def succeeded(self, step: PlannedStep) -> str | None:
+        return None
+
+    def final(self, report: Report) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    clock: Clock
+    emit: Sink
+    env: Mapping[str, str]  # base environment for children and templates
+    started_at: float  # clock time at which the hook's budget started counting
+    wall: Callable[[], float] = time.time
+    wait: Callable[[float, tuple[int, ...]], None] = real_wait
+    random: Callable[[], float] = random.random
+    protected_pids: frozenset[int] = field(default_factory=frozenset)
+    checkpoint: Checkpoint = field(default_factory=NoCheckpoint)
+    kinds: Mapping[str, Kind[Any]] = field(default_factory=registry)
+
+
+def execute(plan: Plan, rt: Runtime) -> Report:
+    return _Run(plan, rt).all()
+
+
+class _Run:
+    def __init__(self, plan: Plan, rt: Runtime) -> None:
+        self.plan, self.rt = plan, rt
+        self.deadline = Deadline(rt.started_at + plan.budget_s, "hook")
+        self.results: list[StepResult] = []
+        self.aborted_by: str | None = None
+
+    # --- events ---------------------------------------------------------------
+    def emit(self, step: str | None, event: EventName, message: str, attempt: int | None = None,
+             level: LogLevel = "info") -> None:
+        now = self.rt.clock.now()
+        self.rt.emit(Event(
+            time=self.rt.wall(), level=level, hook=self.plan.hook, step=step, event=event,
+            attempt=attempt, elapsed_ms=int((now - self.rt.started_at) * 1000),
+            budget_left_ms=int(self.deadline.left(now) * 1000), message=message,
+        ))
+
+    def result(self, ps: PlannedStep, status: Status, attempts: int, seconds: float, detail: str,
+               cut_by_hook: bool = False) -> StepResult:
+        return StepResult(ps.name, status, attempts, seconds, detail, ps.on_failure, cut_by_hook)
+
+    def skip(self, ps: PlannedStep, reason: str, cut: bool = False) -> StepResult:
+        self.emit(ps.name, "skipped", reason, level="warning" if cut else "info")
+        return self.result(ps, "skipped", 0, 0.0, reason, cut)
+
+    # --- the hook ---------------------------------------------------------------
+    def all(self) -> Report:
+        interrupted: int | None = None
+        for ps in self.plan.steps:
+            if interrupted is not None:
+                result = self.skip(ps, "hookrun was interrupted")
+            else:
+                try:
+                    result = self.one(ps)
+                except Interrupted as signal:
+                    interrupted = signal.signum
+                    result = self.cancelled(ps, "hookrun was interrupted")
+            self.results.append(result)
+            if result.status != "ok" and result.on_failure == "abort" and self.aborted_by is None:
+                self.aborted_by = ps.name
+        return self.report(tuple(self.results), interrupted)
+
+    def one(self, ps: PlannedStep) -> StepResult:
+        """Run the step, or say why it does not run."""
+        if ps.skip_reason:
+            return self.skip(ps, ps.skip_reason)
+        if self.aborted_by is not None and not ps.always:
+            return self.skip(ps, f"the hook was aborted after {self.aborted_by} failed")
+        if self.deadline.passed(self.rt.clock.now()):
+            return self.skip(ps, "no budget left", cut=True)
+        refusal = self.rt.checkpoint.refusal(ps)
+        return self.failed(ps, 0, 0.0, refusal) if refusal else self.step(ps)
+
+    def report(self, steps: tuple[StepResult, ...], interrupted: int | None = None) -> Report:
+        used = self.rt.clock.now() - self.rt.started_at
+        return Report(self.plan.hook, self.plan.budget_s, used, steps, self.aborted_by, interrupted)
+
+    def before_pid1_exit(self, ps: PlannedStep, attempt: int, began: float, detail: str) -> None:
+        """Write now what must survive PID 1's exit: this step counts as done (marker
+        included), the steps after it cannot run. If PID 1 lives on, the run simply goes on."""
+        problem = self.rt.checkpoint.succeeded(ps)
+        done = self.result(ps, "ok", attempt, self.rt.clock.now() - began,
+                           detail + (f"; but {problem}" if problem else ""))
+        rest = tuple(self.result(later, "skipped", 0, 0.0, "PID 1 was signalled; the container "
+                                 "stops when it exits") for later in self.plan.steps[ps.index:])
+        self.rt.checkpoint.final(self.report((*self.results, done, *rest)))
+
+    def cancelled(self, ps: PlannedStep, message: str) -> StepResult:
+        self.emit(ps.name, "cancelled", message, level="warning")
+        return self.result(ps, "cancelled", 0, 0.0, message)
+
+    # --- one step ---------------------------------------------------------------
+    def step(self, ps: PlannedStep) -> StepResult:
+        clock, kind = self.rt.clock, self.rt.kinds[ps.action]
+        began = clock.now()
+        step_deadline = self.deadline.within(ps.timeout_s, "step", began)
+        limit = f"timeout {fmt(ps.timeout_s)}" if ps.timeout_s else \
+            f"until the hook deadline in {fmt(step_deadline.left(began))}"
+        self.emit(ps.name, "start", f"{ps.describe} ({limit})", 1)
+        attempt = 0
+        while True:
+            attempt += 1
+            attempt_deadline = step_deadline.within(ps.attempt_timeout_s, "attempt", clock.now())
+            outcome = self.attempt(kind, ps, attempt, attempt_deadline, began)
+            spent = clock.now() - began
+            if outcome.status == "ok":
+                return self.succeeded(ps, attempt, spent, outcome.detail)
+            if outcome.status == "fail":
+                why = f": {outcome.why}" if outcome.why else ""
+                return self.failed(ps, attempt, spent, f"{outcome.detail} (not retried{why})")
+            now = clock.now()
+            if outcome.status == "timeout" and attempt_deadline.source != "attempt":
+                return self.timed_out(ps, attempt, spent, outcome.detail, attempt_deadline.source)
+            delay = next_delay(ps.retry, attempt, now, step_deadline.at, self.rt.random,
+                               outcome.retry_after)
+            if delay is None:
+                return self.give_up(ps, attempt, spent, outcome, step_deadline, now)
+            self.emit(ps.name, "retry", f"attempt {attempt} failed: {outcome.detail}; "
+                      f"retrying in {fmt(delay)}", attempt, level="warning")
+            self.rt.wait(delay, ())
+
+    def succeeded(self, ps: PlannedStep, attempt: int, spent: float, detail: str) -> StepResult:
+        problem = self.rt.checkpoint.succeeded(ps)
+        self.emit(ps.name, "ok", f"{detail} in {fmt(spent)}" + (f"; but {problem}" if problem else ""),
+                  attempt, level="warning" if problem else "info")
+        return self.result(ps, "ok", attempt, spent, detail)
+
+    def give_up(self, ps: PlannedStep, attempt: int, spent: float, outcome: Outcome,
+                step_deadline: Deadline, now: float) -> StepResult:
+        retries = ps.retry.retries
+        if retries is not None and attempt > retries:
+            why = "no retries left" if retries else "no retries configured"
+        else:
+            why = f"no time for another attempt before the {step_deadline.source} deadline"
+        if step_deadline.passed(now):
+            return self.timed_out(ps, attempt, spent, outcome.detail, step_deadline.source)
+        return self.failed(ps, attempt, spent, f"{outcome.detail} ({why}, {attempt} attempt"
+                           f"{'s' if attempt > 1 else ''})")
+
+    def failed(self, ps: PlannedStep, attempt: int, spent: float, detail: str) -> StepResult:
+        level: LogLevel = "warning" if ps.on_failure == "ignore" else "error"
+        self.emit(ps.name, "failed", f"{detail}; on_failure = {ps.on_failure}", attempt, level)
+        return self.result(ps, "failed", attempt, spent, detail)
+
+    def timed_out(self, ps: PlannedStep, attempt: int, spent: float, detail: str,
+                  source: Level) -> StepResult:
+        what = "the hook's budget ran out" if source == "hook" else \
+            f"step timeout {fmt(ps.timeout_s or 0)} reached"
+        message = f"{detail}; {what} after {fmt(spent)}"
+        level: LogLevel = "warning" if ps.on_failure == "ignore" else "error"
+        self.emit(ps.name, "timeout", message, attempt, level)
+        return self.result(ps, "timeout", attempt, spent, message, cut_by_hook=source == "hook")
+
+    def attempt(self, kind: Kind[S], ps: PlannedStep, number: int, deadline: Deadline,
+                began: float) -> Outcome:
+        """One attempt; a polling kind is re-checked until it holds or the deadline passes."""
+        clock = self.rt.clock
+        env = self.child_env(ps)
+        spec = self.spec_for(kind, ps, env)
+        if spec is None:
+            return Outcome("fail", "the step's values do not expand (see the config error above)")
+        ctx = AttemptContext(
+            hook=self.plan.hook, step=ps.name, deadline=deadline.at, clock=clock, env=env,
+            output=lambda line: self.emit(ps.name, "output", line, number),
+            protected_pids=self.rt.protected_pids,
+            before_pid1_exit=lambda detail: self.before_pid1_exit(ps, number, began, detail),
+        )
+        while True:
+            outcome = kind.attempt(spec, ctx)
+            if outcome.status != "not_yet":
+                return outcome
+            try:
+                left = deadline.left(clock.now())
+                if left <= 0:
+                    return timeout_outcome(outcome.detail)
+                self.rt.wait(min(kind.poll_interval, left), outcome.wake_fds)
+            finally:
+                for fd in outcome.wake_fds:  # handed over by the step: ours to close
+                    os.close(fd)
+            if deadline.passed(clock.now()):  # waited up to the deadline: no time for a check
+                return timeout_outcome(outcome.detail)
+
+    def child_env(self, ps: PlannedStep) -> dict[str, str]:
+        return {
+            **self.rt.env,
+            "HOOKRUN_HOOK": self.plan.hook,
+            "HOOKRUN_STEP": ps.name,
+            "HOOKRUN_TIME": format_time(self.rt.wall()),
+            "HOOKRUN_DEADLINE": f"{self.deadline.left(self.rt.clock.now()):.3f}",
+        }
+
+    @staticmethod
+    def spec_for(kind: Kind[S], ps: PlannedStep, env: Mapping[str, str]) -> S | None:
+        """The action re-read with this attempt's variables (HOOKRUN_DEADLINE changes)."""
+        problems: list[Problem] = []
+        try:
+            value = expand_tree(ps.step.raw, env)
+        except (UnsetVariable, BadTemplate):
+            return None
+        spec = kind.parse(value, Where(ps.step.where, ps.action, problems))
+        return None if problems else spec

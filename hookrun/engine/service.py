@@ -1,0 +1,107 @@
+"""Running one hook for real: state, lock, plan (once), execute, and the lasting account.
+
+`run_hook` is what `hookrun poststart|prestop|run` does below the command line. It owns the
+run's lasting effects through one Journal (the executor's Checkpoint): `once` markers after
+each success, and the summary (with prestop's termination message) written exactly once,
+either at the end or ahead of a step that signals PID 1.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TextIO
+
+from hookrun.config.load import Config
+from hookrun.engine.executor import Runtime, execute
+from hookrun.engine.log import Logger, open_target, write_termination_message
+from hookrun.engine.plan import Plan, PlannedStep, budget_for, plan_for
+from hookrun.engine.render import summary_message, termination_message
+from hookrun.engine.report import Event, EventName, Level, Report
+from hookrun.state.guard import take_lock
+from hookrun.state.markers import Store, instance_keys
+from hookrun.state.statedir import open_state_dir
+from hookrun.system.clock import Clock, MonotonicClock
+from hookrun.system.commands import child_base_env
+
+
+@dataclass(frozen=True)
+class Outcome:
+    report: Report
+    exit_code: int
+
+
+def dry_run(config: Config, hook: str, env: Mapping[str, str]) -> Plan:
+    """The plan a real run would execute now, `once` markers included; writes nothing."""
+    budget_for(config, hook)  # a located error for an unknown hook before the state is read
+    store = Store(open_state_dir(config.settings.state_dir, env, create=False), instance_keys(env))
+    return plan_for(config, hook, store.done(hook, config.hooks[hook].steps))
+
+
+class Journal:
+    """The Checkpoint of a real run: markers, the log's summary, the termination message."""
+
+    def __init__(self, hook: str, config: Config, store: Store, log: Logger, clock: Clock,
+                 started: float, budget: float) -> None:
+        self.hook, self.settings, self.store, self.log = hook, config.settings, store, log
+        self.clock, self.started, self.budget = clock, started, budget
+        self.concluded = False
+
+    def note(self, level: Level, event: EventName, message: str) -> None:
+        now = self.clock.now()
+        self.log(Event(time.time(), level, self.hook, None, event, None,
+                       int((now - self.started) * 1000),
+                       int(max(0.0, self.started + self.budget - now) * 1000), message))
+
+    # --- the executor's Checkpoint ---------------------------------------------------------
+    def refusal(self, step: PlannedStep) -> str | None:
+        return self.store.refusal(step.step)
+
+    def succeeded(self, step: PlannedStep) -> str | None:
+        return self.store.record(self.hook, step.step)
+
+    def final(self, report: Report) -> None:
+        self.conclude(report, ahead=True)
+
+    # --- the end of the run ----------------------------------------------------------------
+    def conclude(self, report: Report, ahead: bool = False) -> None:
+        """The summary event (and prestop's termination message)."""
+        code = report.exit_code
+        summary = summary_message(report, code)
+        if self.hook == "prestop" and self.settings.termination_message:
+            problem = write_termination_message(self.settings.termination_message_path,
+                                                termination_message(report, code))
+            summary += f"; {problem}" if problem else ""
+        if ahead:
+            summary += " (written ahead: PID 1 was signalled, and hookrun ends when it exits)"
+        self.note("error" if code else "info", "summary", summary)
+        self.concluded = True
+
+
+def run_hook(config: Config, hook: str, env: Mapping[str, str], started: float,
+             stderr: TextIO, verbosity: int = 0, clock: Clock | None = None) -> Outcome:
+    """Run the hook: `started` is the clock time its budget counts from (process start)."""
+    clock = clock or MonotonicClock()
+    budget = budget_for(config, hook)  # a located config error before anything is opened
+    settings = config.settings
+    store = Store(open_state_dir(settings.state_dir, env, create=True), instance_keys(env))
+    stream, _, problem = open_target(settings.log_target, stderr)
+    log = Logger(stream, settings.log_format, verbosity, echo=stderr)
+    journal = Journal(hook, config, store, log, clock, started, budget)
+    if problem:
+        journal.note("warning", "start", problem)
+    protected = frozenset({os.getpid(), os.getppid()})
+    lock = take_lock(store, hook, started + budget, clock, protected,
+                     lambda level, message: journal.note(level, "start", message))
+    try:  # markers are read under the lock: a delivery that waited sees what the first did
+        plan = plan_for(config, hook, store.done(hook, config.hooks[hook].steps))
+        runtime = Runtime(clock=clock, emit=log, env=child_base_env(env), started_at=started,
+                          protected_pids=protected, checkpoint=journal)
+        report = execute(plan, runtime)
+    finally:
+        if lock is not None:
+            os.close(lock)
+    journal.conclude(report)
+    return Outcome(report, report.exit_code)

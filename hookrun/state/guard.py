@@ -1,0 +1,55 @@
+"""What a real run does before its first step: take the hook's lock (waiting inside its own
+budget) and, for prestop, cancel a poststart of this container that is still running.
+Reports through `note`; never prints."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Literal
+
+from hookrun.config.values import format_duration as fmt
+from hookrun.state.lock import Holder, acquire, cancel_holder, lock_name
+from hookrun.state.markers import Store
+from hookrun.state.statedir import NoStateDir
+from hookrun.system.clock import Clock
+
+NoteLevel = Literal["info", "warning", "error"]
+Note = Callable[[NoteLevel, str], None]  # level, message
+
+
+def take_lock(store: Store, hook: str, until: float, clock: Clock, protected: frozenset[int],
+              note: Note) -> int | None:
+    """The fd of the hook's lock, held for the run; None when running without one.
+
+    None is also returned when the lock did not come free before `until`: the hook's
+    deadline has then passed, and the executor skips every step for lack of budget.
+    """
+    state = store.state
+    if isinstance(state, NoStateDir) or state.fd is None:
+        message = state.message() if isinstance(state, NoStateDir) else "no state directory"
+        note("warning", f"{message}; running without the {hook} lock, `once` steps will fail")
+        return None
+    if state.tried:
+        note("warning", f"using the state directory {state.path}; passed over: " + "; ".join(state.tried))
+    instance = store.keys.container or "-"
+    if hook == "prestop":
+        holder = cancel_holder(state.fd, "poststart", instance, protected)
+        if holder is not None:
+            note("warning", f"cancelled the poststart still running (pid {holder.pid}) so that "
+                 "it cannot use up the grace period")
+
+    def waiting(holder: Holder | None) -> None:
+        who = f" (pid {holder.pid})" if holder is not None else ""
+        note("info", f"another {hook}{who} is running: waiting for it to finish, "
+             f"{fmt(max(0.0, until - clock.now()))} at most")
+
+    try:
+        fd = acquire(state.fd, hook, instance, until, clock, waiting)
+    except OSError as err:
+        note("warning", f"cannot lock {os.path.join(state.path, lock_name(hook))} "
+             f"({err.strerror}); running without the {hook} lock")
+        return None
+    if fd is None:
+        note("error", f"the budget ran out waiting for another {hook} to finish")
+    return fd
