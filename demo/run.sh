@@ -12,7 +12,7 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-port=$(free_port) registry_port=$(free_port)
+port=$(free_port)
 
 # nginx with its own prefix and port; started through a link called nginx-demo, so that every
 # process of it has that name and the wait below never waits for another nginx on this machine
@@ -23,15 +23,13 @@ ln -s "$(command -v nginx || echo /usr/sbin/nginx)" "$work/bin/nginx-demo"
 
 export HOOKRUN_CONFIG="$here/../config/nginx.toml" HOOKRUN_LOG_TARGET=stderr HOOKRUN_GRACE_PERIOD=15s
 export HOOKRUN_STATE_DIR="$work/state" NGINX_PORT="$port" NGINX_PIDFILE="$work/nginx.pid"
-export NGINX_PROCESS=nginx-demo DEREGISTER_URL="http://127.0.0.1:$registry_port/deregister"
-export HOSTNAME=demo-pod-0 ENDPOINT_GRACE=500ms DRAIN_TIMEOUT=1s
+export NGINX_PROCESS=nginx-demo ENDPOINT_GRACE=500ms DRAIN_TIMEOUT=1s
 
 echo "== hookrun validate"; hookrun validate
 echo; echo "== hookrun plan prestop"; hookrun plan prestop
 echo; echo "== start nginx on 127.0.0.1:$port, run poststart next to it (as the kubelet does)"
 setsid "$work/bin/nginx-demo" -p "$work" -c "$work/nginx.conf" -e "$work/error.log" & started+=($!)
 hookrun poststart
-setsid python3 "$here/peers.py" registry "$registry_port" & started+=($!)
 setsid python3 "$here/peers.py" download "http://127.0.0.1:$port/slow/big.bin" "$work/flowing" & client=$!
 started+=("$client")
 for _ in $(seq 100); do [ -e "$work/flowing" ] && break; sleep 0.05; done
@@ -40,7 +38,7 @@ echo; echo "== pod deleted: hookrun prestop (a download is in flight)"
 set +e; hookrun prestop; code=$?; set -e
 wait "$client"; client_code=$?
 echo; echo "== prestop exit code: $code"
-if killall -0 nginx-demo 2>/dev/null; then echo "nginx still running: demo failed" >&2; exit 1; fi
+if pgrep -x nginx-demo >/dev/null; then echo "nginx still running: demo failed" >&2; exit 1; fi
 echo "== no nginx process left; the download in flight was $([ "$client_code" = 0 ] && echo completed || echo CUT SHORT)"
 [ "$client_code" = 0 ] && exit "$code"
 exit 1

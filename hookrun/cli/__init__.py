@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from types import FrameType
 
-from hookrun.cli.options import global_options, load_config, verbosity
+from hookrun.cli.options import global_options, load_config, option, verbosity
 from hookrun.errors import (
     EXIT_INTERNAL,
     EXIT_USAGE,
@@ -78,7 +78,9 @@ def cmd_hook(args: argparse.Namespace, hook: str, env: Mapping[str, str], starte
     from hookrun.engine.service import run_hook
 
     config = load_config(args, env)
-    return run_hook(config, hook, env, started, sys.stderr, verbosity(args)).exit_code
+    grace_given = option(args, "grace_period", "HOOKRUN_GRACE_PERIOD", env) is not None
+    return run_hook(config, hook, env, started, sys.stderr, verbosity(args),
+                    grace_given=grace_given).exit_code
 
 
 def dispatch(args: argparse.Namespace, env: Mapping[str, str], started: float) -> int:

@@ -12,7 +12,7 @@ from hookrun.cli.options import load_config
 from hookrun.engine.plan import Plan, build_plan
 from hookrun.engine.render import columns, render_plan
 from hookrun.engine.service import dry_run
-from hookrun.errors import EXIT_INTERNAL, EXIT_OK, ConfigError, Problem
+from hookrun.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, ConfigError, Problem
 from hookrun.state.markers import Marker, Store, instance_keys
 from hookrun.state.statedir import StateDir, open_state_dir
 
@@ -34,6 +34,7 @@ def cmd_validate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = load_config(args, env)
     problems: list[Problem] = []
     notes = []
+    too_long = []
     for name in config.hooks:
         try:
             plan = build_plan(config, name)
@@ -44,8 +45,15 @@ def cmd_validate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                      f"{plan.worst_case_s:.1f}s of {plan.budget_s:.1f}s budget"
                      + ("" if plan.fits else " (does not fit)"))
         notes.extend(f"    warning: {w}" for w in plan.warnings)
+        if not plan.fits:
+            too_long.append(name)
     if problems:
         raise ConfigError(config.path, problems)
+    if too_long:  # loads, but a hook would be cut even after its reserves: exit 1 (SPEC §6)
+        print(f"{config.path}: valid, but {', '.join(too_long)} cannot fit "
+              f"{'its' if len(too_long) == 1 else 'their'} budget (see the warnings)")
+        print("\n".join(notes))
+        return EXIT_FAILED
     print(f"{config.path}: ok")
     print("\n".join(notes))
     return EXIT_OK

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from hookrun.cli.options import config_options, load_config
 from hookrun.emulator.manifest import DEFAULT_BINARY, DEFAULT_CONTAINER, DEFAULT_STATE_DIR, DNS_LABEL, render
 from hookrun.engine.plan import plan_for
-from hookrun.errors import UsageError
+from hookrun.errors import EXIT_OK, UsageError
 
 # --- the edge ---------------------------------------------------------------------------------------
 
@@ -43,4 +43,4 @@ def main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                          "to be mounted with --read-only-root")
     prestop = plan_for(config, "prestop") if "prestop" in config.hooks else None
     print(render(config, prestop, ns.container, ns.binary, ns.read_only_root), end="")
-    return 0
+    return EXIT_OK

@@ -18,6 +18,7 @@ from hookrun.config.schema import (
     as_duration,
     as_nonempty_str,
     as_positive_duration,
+    as_str_list,
     int_range,
     one_of,
     suggest,
@@ -32,6 +33,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 DEFAULT_PATH = "/etc/hookrun/hookrun.toml"
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+NO_NEEDS: tuple[str, ...] = ()
 OnFailure = Literal["abort", "continue", "ignore"]
 ON_FAILURE: tuple[OnFailure, ...] = ("abort", "continue", "ignore")
 Once = Literal["container", "pod"]
@@ -42,7 +44,7 @@ SETTINGS_KEYS = (
 HOOK_KEYS = ("timeout", "on_failure", "steps")
 COMMON_STEP_KEYS = (
     "name", "timeout", "attempt_timeout", "retries", "retry_delay", "backoff",
-    "max_retry_delay", "on_failure", "once", "always",
+    "max_retry_delay", "on_failure", "once", "always", "reserve", "needs",
 )
 # Variables hookrun itself provides at run time; at load time they get stand-in values.
 RUNTIME_VARS = {
@@ -90,6 +92,8 @@ class Step:
     on_failure: OnFailure | None = None  # None: the hook's
     once: Once | None = None
     always: bool = False
+    reserve: float = 0.0  # seconds guaranteed to this step: earlier steps are cut to leave them
+    needs: tuple[str, ...] = ()  # earlier steps that must have succeeded for this one to run
 
 
 @dataclass(frozen=True)
@@ -225,7 +229,26 @@ def _hook(name: str, table: dict[str, object], env: Mapping[str, str], kinds: Ac
                                         "(step names must be unique within a hook)"))
             seen.add(step.name)
             steps.append(step)
+        _check_needs(steps, [s.get("name") for s in raw_steps], problems)
     return Hook(name, timeout, on_failure, tuple(steps))
+
+
+def _check_needs(steps: list[Step], names: list[object], problems: list[Problem]) -> None:
+    """`needs` names earlier steps of the same hook (steps run in order, once each)."""
+    for step in steps:
+        earlier = names[:names.index(step.name)] if step.name in names else []
+        for need in step.needs:
+            if need == step.name:
+                message = f'"{need}" is this step: a step cannot need itself'
+            elif need in earlier:
+                continue
+            elif need in names:
+                message = (f'"{need}" comes after this step: needs names earlier steps '
+                           "(steps run in order)")
+            else:
+                known = [n for n in earlier if isinstance(n, str)]
+                message = f'no step "{need}" before this one' + suggest(need, known)
+            problems.append(Problem(step.where, "needs", message))
 
 
 def _once(value: object) -> Once | None:
@@ -266,6 +289,8 @@ def _step(hook: str, index: int, raw: dict[str, object], env: Mapping[str, str],
         "on_failure": g.take("on_failure", one_of(*ON_FAILURE), None),
         "once": g.take("once", _once, None),
         "always": g.take("always", as_bool, False),
+        "reserve": g.take("reserve", as_duration, 0.0),
+        "needs": g.take("needs", as_str_list, NO_NEEDS),
     }
     spec: object = None
     if len(actions) == 1:

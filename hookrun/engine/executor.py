@@ -97,6 +97,8 @@ class _Run:
         self.deadline = Deadline(rt.started_at + plan.budget_s, "hook")
         self.results: list[StepResult] = []
         self.aborted_by: str | None = None
+        self.good: set[str] = set()  # steps that succeeded, or were skipped as done before
+        self.final: Report | None = None  # the account written ahead of stopping PID 1
 
     # --- events ---------------------------------------------------------------
     def emit(self, step: str | None, event: EventName, message: str, attempt: int | None = None,
@@ -120,6 +122,8 @@ class _Run:
     def all(self) -> Report:
         interrupted: int | None = None
         for ps in self.plan.steps:
+            if self.final is not None:  # PID 1 was signalled: the account is written
+                return self.final
             if interrupted is not None:
                 result = self.skip(ps, "hookrun was interrupted")
             else:
@@ -129,9 +133,12 @@ class _Run:
                     interrupted = signal.signum
                     result = self.cancelled(ps, "hookrun was interrupted")
             self.results.append(result)
-            if result.status != "ok" and result.on_failure == "abort" and self.aborted_by is None:
+            if result.status == "ok" or (result.status == "skipped" and ps.skip_reason):
+                self.good.add(ps.name)
+            if result.status in ("failed", "timeout", "cancelled") and result.on_failure == "abort" \
+                    and self.aborted_by is None:
                 self.aborted_by = ps.name
-        return self.report(tuple(self.results), interrupted)
+        return self.final or self.report(tuple(self.results), interrupted)
 
     def one(self, ps: PlannedStep) -> StepResult:
         """Run the step, or say why it does not run."""
@@ -139,24 +146,44 @@ class _Run:
             return self.skip(ps, ps.skip_reason)
         if self.aborted_by is not None and not ps.always:
             return self.skip(ps, f"the hook was aborted after {self.aborted_by} failed")
-        if self.deadline.passed(self.rt.clock.now()):
+        unmet = [name for name in ps.needs if name not in self.good]
+        if unmet:
+            return self.skip(ps, "needs " + ", ".join(f"{name}, which {self.outcome(name)}"
+                                                      for name in unmet))
+        now = self.rt.clock.now()
+        if self.deadline.passed(now):
             return self.skip(ps, "no budget left", cut=True)
+        if self.reserve_deadline(ps).passed(now):
+            return self.timed_out(ps, 0, 0.0, "not started", "reserve")
         refusal = self.rt.checkpoint.refusal(ps)
         return self.failed(ps, 0, 0.0, refusal) if refusal else self.step(ps)
+
+    def outcome(self, name: str) -> str:
+        """How an earlier step ended, in words: "failed", "timed out", "was skipped"..."""
+        status = next((r.status for r in self.results if r.name == name), "skipped")
+        return {"failed": "failed", "timeout": "timed out", "cancelled": "was cancelled"}.get(
+            status, "was skipped")
+
+    def reserve_deadline(self, ps: PlannedStep) -> Deadline:
+        """The hook's deadline, less the reserves of the steps after this one."""
+        if ps.reserved_after_s <= 0:
+            return self.deadline
+        return Deadline(self.deadline.at - ps.reserved_after_s, "reserve")
 
     def report(self, steps: tuple[StepResult, ...], interrupted: int | None = None) -> Report:
         used = self.rt.clock.now() - self.rt.started_at
         return Report(self.plan.hook, self.plan.budget_s, used, steps, self.aborted_by, interrupted)
 
     def before_pid1_exit(self, ps: PlannedStep, attempt: int, began: float, detail: str) -> None:
-        """Write now what must survive PID 1's exit: this step counts as done (marker
-        included), the steps after it cannot run. If PID 1 lives on, the run simply goes on."""
-        problem = self.rt.checkpoint.succeeded(ps)
-        done = self.result(ps, "ok", attempt, self.rt.clock.now() - began,
-                           detail + (f"; but {problem}" if problem else ""))
-        rest = tuple(self.result(later, "skipped", 0, 0.0, "PID 1 was signalled; the container "
-                                 "stops when it exits") for later in self.plan.steps[ps.index:])
-        self.rt.checkpoint.final(self.report((*self.results, done, *rest)))
+        """The step is about to stop PID 1, and with it the container and hookrun: the run ends
+        here. Its whole account is written now, before the signal: this step done (marker
+        included), every later step skipped, the summary last. After the signal nothing more
+        is logged; hookrun only waits for PID 1 to exit, at most until the budget ends."""
+        done = self.succeeded(ps, attempt, self.rt.clock.now() - began, detail)
+        rest = [self.skip(later, "PID 1 was signalled; the container stops when it exits")
+                for later in self.plan.steps[ps.index:]]
+        self.final = self.report((*self.results, done, *rest))
+        self.rt.checkpoint.final(self.final)
 
     def cancelled(self, ps: PlannedStep, message: str) -> StepResult:
         self.emit(ps.name, "cancelled", message, level="warning")
@@ -166,9 +193,15 @@ class _Run:
     def step(self, ps: PlannedStep) -> StepResult:
         clock, kind = self.rt.clock, self.rt.kinds[ps.action]
         began = clock.now()
-        step_deadline = self.deadline.within(ps.timeout_s, "step", began)
-        limit = f"timeout {fmt(ps.timeout_s)}" if ps.timeout_s else \
-            f"until the hook deadline in {fmt(step_deadline.left(began))}"
+        step_deadline = self.reserve_deadline(ps).within(ps.timeout_s, "step", began)
+        left = fmt(step_deadline.left(began))
+        if step_deadline.source == "reserve":
+            limit = (f"{left} at most, to leave {fmt(ps.reserved_after_s)} for "
+                     f"{', '.join(ps.reserved_for)}")
+        elif ps.timeout_s:
+            limit = f"timeout {fmt(ps.timeout_s)}"
+        else:
+            limit = f"until the hook deadline in {left}"
         self.emit(ps.name, "start", f"{ps.describe} ({limit})", 1)
         attempt = 0
         while True:
@@ -176,6 +209,8 @@ class _Run:
             attempt_deadline = step_deadline.within(ps.attempt_timeout_s, "attempt", clock.now())
             outcome = self.attempt(kind, ps, attempt, attempt_deadline, began)
             spent = clock.now() - began
+            if self.final is not None:  # accounted for ahead of the signal to PID 1
+                return self.final.steps[ps.index - 1]
             if outcome.status == "ok":
                 return self.succeeded(ps, attempt, spent, outcome.detail)
             if outcome.status == "fail":
@@ -217,9 +252,14 @@ class _Run:
 
     def timed_out(self, ps: PlannedStep, attempt: int, spent: float, detail: str,
                   source: Level) -> StepResult:
-        what = "the hook's budget ran out" if source == "hook" else \
-            f"step timeout {fmt(ps.timeout_s or 0)} reached"
-        message = f"{detail}; {what} after {fmt(spent)}"
+        if source == "reserve":
+            cut_at = self.rt.clock.now() - self.rt.started_at
+            message = (f"{detail}; cut at {fmt(cut_at)} to leave {fmt(ps.reserved_after_s)} for "
+                       f"{', '.join(ps.reserved_for)}")
+        else:
+            what = "the hook's budget ran out" if source == "hook" else \
+                f"step timeout {fmt(ps.timeout_s or 0)} reached"
+            message = f"{detail}; {what} after {fmt(spent)}"
         level: LogLevel = "warning" if ps.on_failure == "ignore" else "error"
         self.emit(ps.name, "timeout", message, attempt, level)
         return self.result(ps, "timeout", attempt, spent, message, cut_by_hook=source == "hook")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import datetime, timezone
 from typing import TextIO, get_args
@@ -21,6 +20,8 @@ def render_text(event: Event) -> str:
 
 
 def render_json(event: Event) -> str:
+    import json  # only for JSON logs: a text-logging hook does not pay for it at start-up
+
     return json.dumps({
         "time": format_time(event.time),
         "level": event.level,
@@ -36,6 +37,8 @@ def render_json(event: Event) -> str:
 
 def parse_json(line: str) -> Event | None:
     """The Event a render_json line holds, or None when the line is not one (the inverse)."""
+    import json
+
     try:
         data = json.loads(line)
         stamp = datetime.strptime(data["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)

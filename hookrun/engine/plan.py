@@ -34,6 +34,12 @@ class PlannedStep:
     skip_reason: str | None
     retry: RetryPolicy
     step: Step
+    reserve_s: float = 0.0  # time guaranteed to this step
+    reserved_after_s: float = 0.0  # the reserves of the steps after it that will run
+    deadline_s: float = 0.0  # latest end, seconds after the hook started: budget - reserved_after
+    reserved_for: tuple[str, ...] = ()  # the steps after it that hold those reserves
+    needs: tuple[str, ...] = ()
+    uncut_s: float | None = None  # the worst case before a cut for reserves (None: unbounded)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class Plan:
     fits: bool
     steps: tuple[PlannedStep, ...]
     warnings: tuple[str, ...]
+    reserved_s: float = 0.0  # the reserves of every step that will run
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -54,6 +61,7 @@ class Plan:
             "budget_from": self.budget_from,
             "worst_case_s": _r(self.worst_case_s),
             "fits": self.fits,
+            "reserved_s": _r(self.reserved_s),
             "steps": [
                 {
                     "name": s.name,
@@ -68,6 +76,9 @@ class Plan:
                     "once": s.once or False,
                     "always": s.always,
                     "skip_reason": s.skip_reason,
+                    "reserve_s": _r(s.reserve_s),
+                    "deadline_s": _r(s.deadline_s),
+                    "needs": list(s.needs),
                 }
                 for s in self.steps
             ],
@@ -126,27 +137,35 @@ def build_plan(config: Config, hook_name: str, done: Mapping[str, str] | None = 
     budget, source = hook_budget(config.settings, hook)
     kinds = registry() if kinds is None else kinds
     done = done or {}
+    reserves = [0.0 if done.get(step.name) else step.reserve for step in hook.steps]
     planned: list[PlannedStep] = []
     elapsed = 0.0  # worst-case time used before the step starts
     for index, step in enumerate(hook.steps, start=1):
         kind = kinds[step.action]
         skip = done.get(step.name)
         wc, unbounded = (0.0, False) if skip else _worst_case(step, kind)
-        left = max(0.0, budget - elapsed)
+        uncut = None if unbounded else wc
+        after = sum(reserves[index:])
+        deadline = budget - after
         if unbounded:
-            wc = left
+            wc = max(0.0, deadline - elapsed)
+        elif after > 0:  # cut to leave the reserves of the steps after it
+            wc = min(wc, max(0.0, deadline - elapsed))
+        holders = tuple(s.name for s, r in zip(hook.steps[index:], reserves[index:], strict=True) if r)
         planned.append(PlannedStep(
             index=index, name=step.name, action=step.action, describe=kind.describe(step.spec),
             timeout_s=step.timeout, attempt_timeout_s=step.attempt_timeout,
             attempts=_attempts(step, kind), worst_case_s=wc,
             unbounded=unbounded, starts_by_s=elapsed, on_failure=step.on_failure or hook.on_failure,
             once=step.once, always=step.always, skip_reason=skip, retry=_policy(step, kind),
-            step=step,
+            step=step, reserve_s=reserves[index - 1], reserved_after_s=after, deadline_s=deadline,
+            reserved_for=holders, needs=step.needs, uncut_s=uncut,
         ))
         elapsed += wc
+    reserved = sum(reserves)
     warnings = _warnings(config.settings, hook, budget, planned)
-    return Plan(hook_name, budget, source, elapsed, elapsed <= budget + 1e-9,
-                tuple(planned), tuple(warnings))
+    fits = elapsed <= budget + 1e-9 and reserved <= budget + 1e-9
+    return Plan(hook_name, budget, source, elapsed, fits, tuple(planned), tuple(warnings), reserved)
 
 
 def _attempts(step: Step, kind: Kind[Any]) -> int | None:
@@ -182,8 +201,18 @@ def _warnings(settings: Settings, hook: Hook, budget: float, steps: list[Planned
     if total > budget + 1e-9:
         warnings.append(f"worst case {fmt(total)} exceeds the budget {fmt(budget)}: "
                         f"{', '.join(cut)} may be cut or skipped")
+    reserved = sum(s.reserve_s for s in steps)
+    if reserved > budget + 1e-9:
+        holders = " + ".join(f"{s.name} {fmt(s.reserve_s)}" for s in steps if s.reserve_s)
+        warnings.append(f"the reserves alone ({holders} = {fmt(reserved)}) exceed the budget "
+                        f"{fmt(budget)}: they cannot all be kept")
+    for s in steps:
+        own = s.uncut_s
+        if s.reserved_after_s > 0 and s.skip_reason is None and (own is None or own > s.worst_case_s + 1e-9):
+            warnings.append(f"{s.name} may be cut at {fmt(max(0.0, s.deadline_s))} to leave "
+                            f"{fmt(s.reserved_after_s)} for {', '.join(s.reserved_for)}")
     for s in steps[:-1]:
-        if s.unbounded and s.skip_reason is None:
+        if s.unbounded and s.skip_reason is None and s.reserved_after_s == 0:
             warnings.append(f"{s.name} has no timeout: if it hangs it uses the rest of the budget "
                             "and the steps after it are skipped (set timeout)")
     if hook.name == "prestop" and hook.timeout is not None:

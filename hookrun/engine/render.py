@@ -11,20 +11,25 @@ from hookrun.engine.report import Report
 
 def render_plan(plan: Plan) -> str:
     lines = [f"plan for {plan.hook}: budget {fmt(plan.budget_s)} ({plan.budget_from})"]
-    rows = [("#", "step", "action", "starts by", "worst case", "attempts", "on_failure", "what")]
+    reserves = plan.reserved_s > 0  # two more columns, only where reserves shape the plan
+    head = ("#", "step", "action", "starts by", "worst case", "attempts", "on_failure", "what")
+    rows = [head[:5] + (("reserve", "ends by") if reserves else ()) + head[5:]]
     for s in plan.steps:
         worst = "skip" if s.skip_reason else fmt(s.worst_case_s) + ("*" if s.unbounded else "")
         attempts = "poll" if s.attempts is None else str(s.attempts)
         flags = [s.on_failure] + (["always"] if s.always else []) + \
-            ([f"once={s.once}"] if s.once else [])
+            ([f"once={s.once}"] if s.once else []) + ([f"needs={'+'.join(s.needs)}"] if s.needs else [])
         what = s.describe + (f" [{s.skip_reason}]" if s.skip_reason else "")
-        rows.append((str(s.index), s.name, s.action, fmt(s.starts_by_s), worst, attempts,
+        extra = (fmt(s.reserve_s) if s.reserve_s else "-", fmt(max(0.0, s.deadline_s))) if reserves else ()
+        rows.append((str(s.index), s.name, s.action, fmt(s.starts_by_s), worst, *extra, attempts,
                      ",".join(flags), what))
     lines += columns(rows)
     if any(s.unbounded for s in plan.steps):
-        lines.append("  * no timeout: bounded only by the hook's deadline")
+        lines.append("  * no timeout: bounded only by the hook's deadline"
+                     + (" (less the reserves after it)" if reserves else ""))
     verdict = "fits" if plan.fits else "DOES NOT FIT"
-    lines.append(f"worst case {fmt(plan.worst_case_s)} of {fmt(plan.budget_s)} budget: {verdict}")
+    lines.append(f"worst case {fmt(plan.worst_case_s)} of {fmt(plan.budget_s)} budget: {verdict}"
+                 + (f" (reserved: {fmt(plan.reserved_s)})" if reserves else ""))
     lines.extend(f"warning: {w}" for w in plan.warnings)
     return "\n".join(lines)
 

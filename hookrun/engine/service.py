@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from hookrun.config.load import Config
+from hookrun.config.values import format_duration as fmt
 from hookrun.engine.executor import Runtime, execute
 from hookrun.engine.log import Logger, open_target, write_termination_message
 from hookrun.engine.plan import Plan, PlannedStep, budget_for, plan_for
@@ -25,6 +26,7 @@ from hookrun.state.markers import Store, instance_keys
 from hookrun.state.statedir import open_state_dir
 from hookrun.system.clock import Clock, MonotonicClock
 from hookrun.system.commands import child_base_env
+from hookrun.system.control import wait_for_exit
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,20 @@ class Journal:
         self.concluded = True
 
 
+def assumed_grace(config: Config) -> str:
+    settings = config.settings
+    return (f"HOOKRUN_GRACE_PERIOD is not set: assuming the pod's grace period is "
+            f"settings.grace_period = {fmt(settings.grace_period)} (budget "
+            f"{fmt(settings.grace_period - settings.shutdown_reserve)}). The grace period cannot "
+            "be read inside a pod: set HOOKRUN_GRACE_PERIOD to terminationGracePeriodSeconds "
+            "(`hookrun manifest` does), or the kubelet may stop the container before this hook ends")
+
+
 def run_hook(config: Config, hook: str, env: Mapping[str, str], started: float,
-             stderr: TextIO, verbosity: int = 0, clock: Clock | None = None) -> Outcome:
-    """Run the hook: `started` is the clock time its budget counts from (process start)."""
+             stderr: TextIO, verbosity: int = 0, clock: Clock | None = None,
+             grace_given: bool = True) -> Outcome:
+    """Run the hook: `started` is the clock time its budget counts from (process start).
+    `grace_given`: the grace period came from HOOKRUN_GRACE_PERIOD or --grace-period."""
     clock = clock or MonotonicClock()
     budget = budget_for(config, hook)  # a located config error before anything is opened
     settings = config.settings
@@ -92,9 +105,12 @@ def run_hook(config: Config, hook: str, env: Mapping[str, str], started: float,
     journal = Journal(hook, config, store, log, clock, started, budget)
     if problem:
         journal.note("warning", "start", problem)
+    if hook == "prestop" and not grace_given and config.hooks[hook].timeout is None:
+        journal.note("warning", "start", assumed_grace(config))
     protected = frozenset({os.getpid(), os.getppid()})
+    reserved = sum(step.reserve for step in config.hooks[hook].steps)
     lock = take_lock(store, hook, started + budget, clock, protected,
-                     lambda level, message: journal.note(level, "start", message))
+                     lambda level, message: journal.note(level, "start", message), reserved)
     try:  # markers are read under the lock: a delivery that waited sees what the first did
         plan = plan_for(config, hook, store.done(hook, config.hooks[hook].steps))
         runtime = Runtime(clock=clock, emit=log, env=child_base_env(env), started_at=started,
@@ -103,5 +119,8 @@ def run_hook(config: Config, hook: str, env: Mapping[str, str], started: float,
     finally:
         if lock is not None:
             os.close(lock)
-    journal.conclude(report)
+    if journal.concluded:  # written ahead of stopping PID 1: the container ends when it exits
+        wait_for_exit(1, started + budget - clock.now())
+    else:
+        journal.conclude(report)
     return Outcome(report, report.exit_code)

@@ -19,12 +19,16 @@ Note = Callable[[NoteLevel, str], None]  # level, message
 
 
 def take_lock(store: Store, hook: str, until: float, clock: Clock, protected: frozenset[int],
-              note: Note) -> int | None:
+              note: Note, reserved: float = 0.0) -> int | None:
     """The fd of the hook's lock, held for the run; None when running without one.
 
-    None is also returned when the lock did not come free before `until`: the hook's
-    deadline has then passed, and the executor skips every step for lack of budget.
+    The wait ends `reserved` seconds before `until` (the hook's deadline), so that the steps
+    with a reserve still get it. None is also returned when the lock did not come free by
+    then: without reserves the deadline has passed and the executor skips every step for lack
+    of budget; with them, only the steps holding a reserve still have time, and they run
+    without the lock.
     """
+    until -= reserved
     state = store.state
     if isinstance(state, NoStateDir) or state.fd is None:
         message = state.message() if isinstance(state, NoStateDir) else "no state directory"
@@ -50,6 +54,9 @@ def take_lock(store: Store, hook: str, until: float, clock: Clock, protected: fr
         note("warning", f"cannot lock {os.path.join(state.path, lock_name(hook))} "
              f"({err.strerror}); running without the {hook} lock")
         return None
-    if fd is None:
+    if fd is None and reserved > 0:
+        note("warning", f"stopped waiting for another {hook} to finish, to leave {fmt(reserved)} "
+             "for the steps that reserve it: they run without the lock")
+    elif fd is None:
         note("error", f"the budget ran out waiting for another {hook} to finish")
     return fd

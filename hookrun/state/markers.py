@@ -10,7 +10,6 @@ a symlink.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 import time
@@ -81,6 +80,8 @@ def definition_hash(hook: str, step: Step) -> str:
     definition = [hook, step.name, step.action, step.raw, step.timeout, step.attempt_timeout,
                   step.retries, step.retry_delay, step.backoff, step.max_retry_delay,
                   step.on_failure, step.once, step.always]
+    import json  # markers exist only for `once` steps: other hooks do not pay for json
+
     return _digest(json.dumps(definition, sort_keys=True, default=str), 12)
 
 
@@ -145,6 +146,8 @@ class Store:
             return None
         if self._read(name) is not None:
             return None  # written already (ahead of a signal to PID 1): never rewritten
+        import json
+
         body = {"hook": hook, "step": step.name, "scope": step.once, "pid": os.getpid(),
                 "time": format_time(time.time())}
         try:
@@ -172,6 +175,8 @@ class Store:
             data = os.read(fd, MAX_MARKER)
         finally:
             os.close(fd)
+        import json
+
         try:
             record = json.loads(data)
         except ValueError:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 
 from hookrun.config.schema import Where, as_bool, as_signal
 from hookrun.config.values import signal_name
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry, targets
+
+# Signals that stop a main process (a graceful or fast shutdown); others (HUP, USR1, WINCH...)
+# ask it to reload or reopen and leave it running.
+STOPPING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGKILL})
 
 
 @dataclass(frozen=True)
@@ -41,12 +46,16 @@ def attempt(spec: Signal, ctx: AttemptContext) -> Outcome:
         return fail(found.problem)
     chosen = found.procs if spec.all else found.procs[:1]
     if not chosen:
+        what = f"no process matched {spec.target.describe()}"
         if spec.missing_ok:
-            return ok(f"no process matched {spec.target.describe()}: nothing to signal")
-        return retry(f"no process matched {spec.target.describe()} "
-                     "(set missing_ok = true if that is fine)")
+            return ok(f"{what}: nothing to signal")
+        if spec.target.key == "pidfile" and not os.path.lexists(spec.target.value):
+            return retry(f"{what} (the pidfile does not exist: check the path, or set "
+                         "missing_ok = true if that is fine)")
+        return retry(f"{what} (set missing_ok = true if that is fine)")
     name = signal_name(spec.signal)
-    if any(proc.pid == 1 for proc in chosen) and _may_signal(1):  # hookrun dies with PID 1
+    chosen = tuple(sorted(chosen, key=lambda proc: proc.pid == 1))  # PID 1 last: we die with it
+    if chosen[-1].pid == 1 and spec.signal in STOPPING and _may_signal(1):
         ctx.before_pid1_exit(f"sent {name} to pid 1; PID 1 exiting counts as done")
     sent, gone = [], []
     for proc in chosen:

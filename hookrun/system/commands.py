@@ -7,7 +7,6 @@ import gc
 import os
 import selectors
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -58,6 +57,8 @@ def run_command(
     The command runs below a supervisor (see `_supervise`), so nothing it starts outlives
     it, even when hookrun itself is killed with SIGKILL.
     """
+    import subprocess  # noqa: F401  (for the supervisor, loaded once here rather than after each fork)
+
     started = clock.now()
     if cwd is not None and not os.path.isdir(cwd):
         raise LaunchError(126, f"working directory {cwd} does not exist")
@@ -195,6 +196,8 @@ def _supervise(argv: Sequence[str], env: Mapping[str, str], cwd: str | None,
     _close_all_but({lifeline, reports, out})  # hookrun's lock files and pipes included
     _become_subreaper()
     try:
+        import subprocess  # imported by run_command before the fork: already loaded here
+
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                 env=dict(env), cwd=cwd, start_new_session=True, close_fds=True)
     except OSError as err:

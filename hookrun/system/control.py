@@ -49,3 +49,28 @@ def signal_quietly(pid: int, signum: int) -> None:
     """Send a signal; a process that is already gone is not an error."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
+
+
+def wait_for_exit(pid: int, seconds: float) -> bool:
+    """Wait up to `seconds` for `pid` to exit (on its pidfd; polled without one); True if it did."""
+    import selectors
+    import time
+
+    end = time.monotonic() + max(0.0, seconds)
+    pidfd = open_pidfd(pid)
+    if pidfd is None:
+        while time.monotonic() < end:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                pass
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+        return False
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(pidfd, selectors.EVENT_READ)
+            return bool(sel.select(max(0.0, end - time.monotonic())))
+    finally:
+        os.close(pidfd)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from built import ON_HOST
-from containers import alive
+from support.procs import alive
 
 from hookrun import __version__
 

@@ -330,10 +330,8 @@ def test_nginx_shuts_down_gracefully(tmp_path: Path, unique: str, pid_namespace:
     argv, port = nginx_argv(prefix, unique)
     (prefix / "html/slow").mkdir()
     (prefix / "html/slow/big.bin").write_bytes(os.urandom(SIZE))
-    registry = http_server(("status", 204))
     env = {"NGINX_PORT": str(port), "NGINX_PIDFILE": str(prefix / "nginx.pid"),
-           "NGINX_PROCESS": unique, "DEREGISTER_URL": f"{registry.url}/deregister",
-           "HOSTNAME": "web-0", "ENDPOINT_GRACE": "500ms", "DRAIN_TIMEOUT": "1s"}
+           "NGINX_PROCESS": unique, "ENDPOINT_GRACE": "500ms", "DRAIN_TIMEOUT": "1s"}
     emulator = background(tmp_path, ROOT / "config/nginx.toml", "--grace-period", "10s",
                           *(["--pid-namespace"] if pid_namespace else []), cmd=argv, env=env)
     emulator.wait_for("wait-listening: ok")  # poststart says when nginx listens
@@ -348,9 +346,8 @@ def test_nginx_shuts_down_gracefully(tmp_path: Path, unique: str, pid_namespace:
     assert emulator.proc.returncode == 0, emulator.err
     assert t["pid_namespace"] is pid_namespace
     assert 0 <= t["started_wall"] + t["stop_at"] - deleted <= 1.0
-    # the hook did the work: registry told, the drain saw the download, QUIT sent
-    assert [json.loads(r.body) for r in registry.requests] == [{"pod": "web-0"}]
-    assert steps["deregister"]["status"] == "ok" and steps["endpoint-race"]["status"] == "ok"
+    # the hook did the work: the drain saw the download, QUIT sent
+    assert steps["endpoint-race"]["status"] == "ok"
     assert steps["drain"]["status"] == "timeout"
     assert steps["quit"]["status"] == "ok"
     # nginx finished the download and exited during prestop: no SIGTERM, no SIGKILL needed
@@ -358,7 +355,9 @@ def test_nginx_shuts_down_gracefully(tmp_path: Path, unique: str, pid_namespace:
     assert t["term_at"] is None and t["kill_at"] is None
     assert t["app_status"] == 0
     assert t["app_exit_at"] - t["stop_at"] <= t["grace_s"]
-    assert steps["wait-exit"]["status"] in ("ok", "killed")  # the hook ends with the container
+    # nginx as PID 1: the summary is written before QUIT, wait-exit accounted as skipped there,
+    # and the hook ends with the container; otherwise wait-exit sees every nginx process go
+    assert steps["wait-exit"]["status"] == ("skipped" if pid_namespace else "ok")
     assert t["verdict"].startswith("graceful: app exited during prestop")
     assert t["verdict"] in emulator.out
     assert not running(unique)

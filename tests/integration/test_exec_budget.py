@@ -377,7 +377,7 @@ def test_log_target_file_and_quiet(config: Config, hookrun: Hookrun, tmp_path: P
     text = log.read_text()
     assert "hookrun prestop hello: | hello" in text
     assert text.splitlines()[-1].startswith("hookrun prestop: summary: 1 ok, 0 failed, 0 skipped in ")
-    run = hookrun("prestop", "--config", str(path), "-q")
+    run = hookrun("prestop", "--config", str(path), "-q", env={"HOOKRUN_GRACE_PERIOD": "30s"})
     assert run.err.splitlines() == [line for line in run.err.splitlines() if "summary" in line]
     assert len(run.err.splitlines()) == 1
 

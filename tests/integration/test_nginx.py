@@ -3,7 +3,6 @@ accepted after QUIT, every nginx process is gone when hookrun returns, and it re
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -18,7 +17,6 @@ from pathlib import Path
 import pytest
 from conftest import nginx_argv, wait_accepting
 from support import ROOT
-from support.servers import ScriptedServer
 
 from hookrun.system.procfs import processes as scan
 
@@ -83,16 +81,13 @@ def read_lines(stream: Callable[[], str], into: list[tuple[float, str]]) -> None
         into.append((time.monotonic(), line.rstrip("\n")))
 
 
-def test_graceful_nginx_shutdown(tmp_path: Path, nginx: Nginx,
-                                 http_server: Callable[..., ScriptedServer]) -> None:
-    registry = http_server(("status", 204))
+def test_graceful_nginx_shutdown(tmp_path: Path, nginx: Nginx) -> None:
     download = Download(nginx.port)
     client = threading.Thread(target=download.run, daemon=True)
     client.start()
     assert download.started.wait(5)
     env = {**os.environ, "NGINX_PORT": str(nginx.port), "NGINX_PIDFILE": str(nginx.prefix / "nginx.pid"),
-           "NGINX_PROCESS": nginx.name, "DEREGISTER_URL": f"{registry.url}/deregister",
-           "HOSTNAME": "web-0", "ENDPOINT_GRACE": "200ms", "DRAIN_TIMEOUT": "1s",
+           "NGINX_PROCESS": nginx.name, "ENDPOINT_GRACE": "200ms", "DRAIN_TIMEOUT": "1s",
            "HOOKRUN_STATE_DIR": str(tmp_path / "state"), "HOOKRUN_GRACE_PERIOD": "20s"}
     started = time.monotonic()
     hookrun = subprocess.Popen([sys.executable, "-m", "hookrun", "--config", str(ROOT / "config/nginx.toml"),
@@ -109,8 +104,6 @@ def test_graceful_nginx_shutdown(tmp_path: Path, nginx: Nginx,
     client.join(10)
     out = "\n".join(line for _, line in lines)
     assert code == 0, out
-    # the registry heard about it, with the pod name
-    assert [json.loads(r.body) for r in registry.requests] == [{"pod": "web-0"}]
     # the drain saw the download and gave up within its bound; QUIT came after it
     assert "drain: timeout: 1 established connection(s)" in out
     assert quit_at is not None and 1.0 <= quit_at - started <= 4.0, out
@@ -147,3 +140,70 @@ def probe_after_quit(lines: list[tuple[float, str]], hookrun: subprocess.Popen[s
         time.sleep(0.05)
     assert refused >= 10, f"only {refused} probes while the download was still running"
     return quit_at
+
+
+@pytest.mark.parametrize("grace", [5, 10, 30])
+def test_shipped_config_quits_nginx_within_any_grace_period(tmp_path: Path, unique: str, grace: int) -> None:
+    """The shipped defaults, a download in flight: QUIT always goes out and nginx is gone before
+    the budget ends (grace - 2 s); the download completes where the time left allows it."""
+    budget = grace - 2.0
+    prefix = tmp_path / "nginx"
+    argv, port = nginx_argv(prefix, unique)
+    conf = prefix / "nginx.conf"  # connections still open this long after QUIT are closed
+    conf.write_text(f"worker_shutdown_timeout {int(budget) - 1}s;\n" + conf.read_text())
+    (prefix / "html/slow").mkdir()
+    size = 1_600_000  # about 6.1 s at 256 KiB/s: in flight at QUIT with 5 and 10 s of grace
+    (prefix / "html/slow/big.bin").write_bytes(os.urandom(size))
+    proc = subprocess.Popen(argv, start_new_session=True)
+    server = Nginx(unique, port, prefix, proc)
+    try:
+        wait_accepting(port, lambda: proc.poll() is None, (prefix / "error.log").read_text)
+        download = Download(port)
+        client = threading.Thread(target=download.run, daemon=True)
+        client.start()
+        assert download.started.wait(5)
+        env = {**os.environ, "NGINX_PORT": str(port), "NGINX_PIDFILE": str(prefix / "nginx.pid"),
+               "NGINX_PROCESS": unique, "HOOKRUN_STATE_DIR": str(tmp_path / "state"),
+               "HOOKRUN_GRACE_PERIOD": f"{grace}s"}
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "hookrun", "--config", str(ROOT / "config/nginx.toml"),
+                               "--log-target", "stderr", "prestop"], cwd=ROOT, env=env, text=True,
+                              capture_output=True, timeout=60, check=False)
+        ended = time.monotonic()
+        client.join(15)
+        out = done.stderr
+        assert "quit: ok: sent SIGQUIT to pid" in out, out
+        assert done.returncode == 0, out
+        assert server.processes() == [], out  # every nginx process gone when the hook returns
+        assert ended - started < budget + 0.5, out  # within the budget (start-up counted in it)
+        fits = grace >= 10  # 6.1 s of download: QUIT at 0 s with 5 s of grace, nginx cuts at 2 s
+        assert (download.received == size) is fits, (download.received, out)
+        assert out.splitlines()[-1].startswith("hookrun prestop: summary: ")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+        proc.wait(timeout=10)
+        for pid in server.processes():
+            os.kill(pid, 9)
+
+
+def test_a_wrong_pidfile_ends_the_hook_at_once(tmp_path: Path, nginx: Nginx) -> None:
+    wrong = tmp_path / "nowhere" / "nginx.pid"
+    env = {**os.environ, "NGINX_PORT": str(nginx.port), "NGINX_PIDFILE": str(wrong),
+           "NGINX_PROCESS": nginx.name, "ENDPOINT_GRACE": "200ms", "DRAIN_TIMEOUT": "500ms",
+           "HOOKRUN_STATE_DIR": str(tmp_path / "state"), "HOOKRUN_GRACE_PERIOD": "30s"}
+    hookrun = subprocess.Popen([sys.executable, "-m", "hookrun", "--config", str(ROOT / "config/nginx.toml"),
+                                "--log-target", "stderr", "prestop"], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines: list[tuple[float, str]] = []
+    assert hookrun.stdout is not None
+    read_lines(hookrun.stdout.readline, lines)
+    code = hookrun.wait(timeout=30)
+    ended = time.monotonic()
+    out = "\n".join(line for _, line in lines)
+    assert code == 1, out
+    [failed_at] = [at for at, line in lines if " quit: failed: " in line]
+    assert f"the pid in {wrong}" in out and "the pidfile does not exist" in out
+    assert "wait-exit: skipped: needs quit, which failed" in out
+    assert 0.0 <= ended - failed_at <= 1.0, out
+    assert nginx.processes() != []  # nothing was signalled: the kubelet's SIGTERM stops nginx

@@ -206,3 +206,47 @@ def test_step_options(config: Callable[[str], Path]) -> None:
     assert (step.backoff, step.max_retry_delay, step.on_failure, step.once, step.always) == (
         "exponential", 2.0, "ignore", "pod", True)
     assert step.spec.env == (("A", "1"),) and step.spec.cwd == "/tmp" and step.spec.ok_exit_codes == (0, 3)
+
+
+def test_needs_names_earlier_steps_only(config: Callable[[str], Path]) -> None:
+    path = config("""
+        [prestop]
+        [[prestop.steps]]
+        name = "quit"
+        exec = ["true"]
+        needs = ["quit"]
+        [[prestop.steps]]
+        name = "wait-exit"
+        exec = ["true"]
+        needs = ["quit", "qiut", "later"]
+        [[prestop.steps]]
+        name = "later"
+        exec = ["true"]
+        reserve = "2s"
+        needs = "quit"
+    """)
+    assert problems(path) == [
+        'at prestop.steps[3] (name = "later"), key "needs": expected a list of strings, '
+        "got a string ('quit')",
+        'at prestop.steps[1] (name = "quit"), key "needs": "quit" is this step: a step cannot need itself',
+        'at prestop.steps[2] (name = "wait-exit"), key "needs": no step "qiut" before this one '
+        '(did you mean "quit"?)',
+        'at prestop.steps[2] (name = "wait-exit"), key "needs": "later" comes after this step: '
+        "needs names earlier steps (steps run in order)",
+    ]
+
+
+def test_reserve_and_needs_load(config: Callable[[str], Path]) -> None:
+    path = config("""
+        [prestop]
+        [[prestop.steps]]
+        name = "quit"
+        exec = ["true"]
+        reserve = "1.5s"
+        [[prestop.steps]]
+        name = "wait-exit"
+        exec = ["true"]
+        needs = ["quit"]
+    """)
+    quit_, wait = load(str(path), ENV).hooks["prestop"].steps
+    assert (quit_.reserve, quit_.needs, wait.reserve, wait.needs) == (1.5, (), 0.0, ("quit",))

@@ -303,3 +303,91 @@ def test_events_carry_elapsed_and_budget_left() -> None:
         """, {"a": [("ok", 1.5)]})
     ok = next(e for e in r.events if e.event == "ok")
     assert ok.elapsed_ms == 1500 and ok.budget_left_ms == 8500
+
+
+# --- reserve and needs --------------------------------------------------------------------------
+
+RESERVED = """
+    [run]
+    timeout = "10s"
+    on_failure = "continue"
+    [[run.steps]]
+    name = "drain"
+    poll = "drain"
+    timeout = "9s"
+    [[run.steps]]
+    name = "quit"
+    fake = "quit"
+    reserve = "1s"
+    [[run.steps]]
+    name = "wait-exit"
+    poll = "wait"
+    reserve = "3s"
+    """
+
+
+def test_a_reserve_cuts_the_steps_before_it() -> None:
+    r = run(RESERVED, {"drain": [("not_yet", 0.0)], "quit": [("ok", 0.1)], "wait": [("ok", 0.0)]})
+    assert r.status() == {"drain": "timeout", "quit": "ok", "wait-exit": "ok"}
+    drain = r.report.steps[0]
+    assert not drain.cut_by_hook  # cut for a reserve: its own on_failure, exit 1 at most
+    assert "cut at 6s to leave 4s for quit, wait-exit" in drain.detail
+    assert r.report.exit_code == 1
+
+
+def test_a_reserved_step_gets_its_time_even_after_a_slow_step() -> None:
+    r = run(RESERVED, {"drain": [("not_yet", 0.0)], "quit": [("ok", 0.5)], "wait": [("not_yet", 0.0)]})
+    wait = r.report.steps[2]
+    assert wait.status == "timeout" and wait.cut_by_hook  # the hook deadline, at 10 s
+    assert r.fake.clock.t - T0 == 10.0
+    # quit started at 6 s (drain cut), wait-exit at 6.5 s: 3.5 s of polling, more than its 3 s
+    assert r.fake.calls["wait"] == 7
+
+
+def test_no_time_before_the_reserves_means_not_started() -> None:
+    r = run("""
+        [run]
+        timeout = "4s"
+        on_failure = "continue"
+        [[run.steps]]
+        name = "sleepy"
+        fake = "sleepy"
+        [[run.steps]]
+        name = "quit"
+        fake = "quit"
+        reserve = "5s"
+        """, {"sleepy": [("ok", 1.0)], "quit": [("ok", 0.1)]})
+    assert r.status() == {"sleepy": "timeout", "quit": "ok"}
+    assert r.fake.calls["sleepy"] == 0
+    assert r.detail("sleepy") == "not started; cut at 0s to leave 5s for quit"
+
+
+def test_needs_skips_at_once_when_a_needed_step_failed() -> None:
+    r = run("""
+        [poststart]
+        [[poststart.steps]]
+        name = "health"
+        fake = "health"
+        on_failure = "ignore"
+        [[poststart.steps]]
+        name = "notify"
+        fake = "notify"
+        needs = ["health"]
+        """, {"health": [("fail", 0.2)], "notify": [("ok", 0.1)]})
+    assert r.status() == {"health": "failed", "notify": "skipped"}
+    assert r.detail("notify") == "needs health, which failed"
+    assert r.fake.calls["notify"] == 0 and r.report.exit_code == 0  # stop without failing
+
+
+def test_needs_runs_when_the_needed_step_succeeded() -> None:
+    r = run("""
+        [run]
+        [[run.steps]]
+        name = "a"
+        fake = "a"
+        [[run.steps]]
+        name = "b"
+        fake = "b"
+        needs = ["a"]
+        """, {"a": [("ok", 0.2)], "b": [("ok", 0.1)]})
+    assert r.status() == {"a": "ok", "b": "ok"}
