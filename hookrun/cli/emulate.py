@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
         "prestop hooks around it, the way the kubelet does, then print a timeline and exit with "
         "CMD's exit status. Stop it with Ctrl-C, SIGTERM or --stop-after.")
     config_options(p)
+    p.add_argument("--pod-grace-period", metavar="DUR",
+                   help="the grace period the emulated kubelet uses, when it differs from the one "
+                   "the hooks are told (settings.grace_period, --grace-period or "
+                   "HOOKRUN_GRACE_PERIOD): shows what a stale HOOKRUN_GRACE_PERIOD does")
     p.add_argument("--stop-after", metavar="DUR", help="stop the container this long after CMD started")
     p.add_argument("--stop-signal", metavar="SIG", default="TERM",
                    help="the image's STOPSIGNAL (default TERM)")
@@ -56,6 +60,8 @@ def parse_options(rest: Sequence[str], args: argparse.Namespace) -> tuple[argpar
         raise UsageError("emulate needs a command: hookrun emulate [OPTIONS] -- CMD [ARGS...]")
     try:
         stop_after = None if ns.stop_after is None else parse_duration(ns.stop_after)
+        if ns.pod_grace_period is not None:
+            ns.pod_grace_s = grace_seconds(parse_duration(ns.pod_grace_period))
         stop_signal = parse_signal(ns.stop_signal)
     except ValueProblem as err:
         raise UsageError(f"emulate: {err}") from None
@@ -94,8 +100,14 @@ def main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if grace != config.settings.grace_period:
         _say(f"hookrun emulate: grace period {format_duration(config.settings.grace_period)} "
              f"rounded up to {grace}s (the kubelet counts whole seconds)")
+    # the kubelet's grace period: --pod-grace-period, else the one the hooks are told
+    told, pod = grace, getattr(ns, "pod_grace_s", None)
+    if pod is not None and pod != told:
+        _say(f"hookrun emulate: the kubelet's grace period is {pod}s; the hooks are told {told}s "
+             "(HOOKRUN_GRACE_PERIOD)")
+    opts = replace(opts, grace_s=told if pod is None else pod, hooks_grace_s=told)
     try:
-        timeline = Emulation(replace(opts, grace_s=grace), config, env, _say).run()
+        timeline = Emulation(opts, config, env, _say).run()
     except LaunchError as err:
         _say(f"hookrun emulate: {err}")
         return err.code

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from hookrun.cli.options import config_options, load_config
+from hookrun.cli.options import config_options, load_config, option
+from hookrun.config.load import DEFAULT_PATH
 from hookrun.emulator.manifest import DEFAULT_BINARY, DEFAULT_CONTAINER, DEFAULT_STATE_DIR, DNS_LABEL, render
 from hookrun.engine.plan import plan_for
-from hookrun.errors import EXIT_OK, UsageError
+from hookrun.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 # --- the edge ---------------------------------------------------------------------------------------
 
@@ -24,7 +25,46 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"where hookrun is in the image (default {DEFAULT_BINARY})")
     p.add_argument("--read-only-root", action="store_true",
                    help="add the writable volumes hookrun needs on a read-only root filesystem")
+    p.add_argument("--check", nargs="+", metavar="FILE",
+                   help="instead: check these Kubernetes YAML files (Pod, Deployment, StatefulSet, "
+                   "DaemonSet, Job, CronJob; several documents each) against the config; exit 0 or 1")
     return p
+
+
+def check_files(files: Sequence[str], config_path: str, env: Mapping[str, str]) -> int:
+    """Every container that calls hookrun, in every file, against the config: one line a problem."""
+    import yaml
+
+    from hookrun.config.load import read_toml
+    from hookrun.emulator.manifest_check import check
+    from hookrun.engine.plan import read_config
+
+    raw = read_toml(config_path)
+    problems: list[str] = []
+    for file in files:
+        try:
+            with open(file, encoding="utf-8") as handle:
+                documents = list(yaml.safe_load_all(handle))
+        except OSError as err:
+            problems.append(f"{file}: cannot read: {err.strerror}")
+            continue
+        except UnicodeDecodeError as err:
+            problems.append(f"{file}: not UTF-8 text (byte {err.start})")
+            continue
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+            problems.append(f"{file}: not valid YAML: {at}{getattr(err, 'problem', None) or err}")
+            continue
+        found = check(documents, file, raw, lambda values: read_config(config_path, values))
+        problems += [str(finding) for finding in found]
+    for line in problems:
+        print(line)
+    if problems:
+        print(f"{len(problems)} problem(s) in {', '.join(files)} against {config_path}")
+        return EXIT_FAILED
+    print(f"{', '.join(files)}: ok against {config_path}")
+    return EXIT_OK
 
 
 def main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -32,6 +72,8 @@ def main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         ns = _parser().parse_args(list(args.rest), namespace=copy.copy(args))
     except SystemExit as exit_:  # --help, or a usage error argparse already printed
         return int(exit_.code or 0)
+    if ns.check:
+        return check_files(ns.check, option(ns, "config", "HOOKRUN_CONFIG", env) or DEFAULT_PATH, env)
     if not DNS_LABEL.fullmatch(ns.container):
         raise UsageError(f"--container {ns.container!r}: a container name is a DNS label "
                          "(lowercase letters, digits and '-', at most 63, e.g. \"web\")")

@@ -40,3 +40,14 @@ def expand_tree(value: object, env: Mapping[str, str]) -> object:
     if isinstance(value, dict):
         return {key: expand_tree(item, env) for key, item in value.items()}
     return value
+
+
+def references(value: object) -> list[tuple[str, bool]]:
+    """Every ${VAR} in the strings of `value` (nested lists and tables): (name, has a default)."""
+    if isinstance(value, str):
+        return [(m.group(1), m.group(2) is not None) for m in _TOKEN.finditer(value) if m.group(1)]
+    if isinstance(value, list):
+        return [ref for item in value for ref in references(item)]
+    if isinstance(value, dict):
+        return [ref for item in value.values() for ref in references(item)]
+    return []

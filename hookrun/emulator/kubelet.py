@@ -374,7 +374,8 @@ class Emulation:
             app_status=_status(self.app.popen.returncode if self.app.popen.returncode is not None else -9),
             stop_at=life.stop_at, stop_reason=life.stop_reason, term_at=life.term_at,
             term_reason=life.term_reason, kill_deadline=life.kill_deadline, kill_at=life.kill_at,
-            forced=life.forced, hooks=tuple(hooks), notes=tuple(sorted(self.notes, key=lambda n: n.at)))
+            forced=life.forced, told_grace_s=self.opts.told_grace_s, hooks=tuple(hooks),
+            notes=tuple(sorted(self.notes, key=lambda n: n.at)))
 
 
 def _status(returncode: int) -> int:

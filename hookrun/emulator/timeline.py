@@ -8,6 +8,8 @@ Times are seconds since the app started.
 from __future__ import annotations
 
 import math
+import os
+import signal
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -70,6 +72,7 @@ class Timeline:
     forced: bool  # a second interrupt asked for SIGKILL at once
     hooks: tuple[HookRun, ...]
     notes: tuple[Note, ...]
+    told_grace_s: int | None = None  # the grace period the hooks were told, when not grace_s
 
     def hook(self, name: str) -> HookRun | None:
         return next((h for h in self.hooks if h.hook == name), None)
@@ -150,10 +153,19 @@ def verdict(t: Timeline) -> str:
             line = (f"SIGKILLED: app still running {secs(t.kill_at - t.term_at)} after {sig}; "
                     f"{sig} came {secs(t.term_at - t.stop_at)} into the {t.grace_s} s grace period")
     elif t.term_at is not None and t.kill_deadline is not None:
-        line = (f"graceful: app exited {secs(t.app_exit_at - t.term_at)} after {sig}, "
+        if prestop is not None and prestop.abandoned_at is not None:
+            how = f"stopped by {sig} when the grace period ended, prestop abandoned"
+        elif prestop is not None and prestop.failed:
+            how = f"stopped by {sig} after prestop failed"
+        else:
+            how = "graceful"
+        line = (f"{how}: app exited {secs(t.app_exit_at - t.term_at)} after {sig}, "
                 f"{secs(max(0.0, t.kill_deadline - t.app_exit_at))} of grace unused")
         if t.app_status == 128 + t.stop_signal:
             line += f" (it died of {sig}: no handler for it)"
+        if t.stop_signal == signal.SIGTERM and "nginx" in os.path.basename(t.command.split(" ")[0]):
+            line += ("; nginx takes SIGTERM as a fast shutdown (requests in flight are cut): "
+                     "QUIT it in prestop, or set STOPSIGNAL SIGQUIT in the image")
     else:
         line = (f"graceful: app exited during prestop, {secs(t.app_exit_at - t.stop_at)} into the "
                 f"grace period ({sig} not needed), "
@@ -162,8 +174,16 @@ def verdict(t: Timeline) -> str:
     if poststart is not None:
         line = (f"poststart FAILED (exit {poststart.exit_code}): the kubelet kills the container "
                 f"and restarts it; {line}")
+    if prestop is not None:
+        notable = [f"{s.name} {s.status}" for s in prestop.steps
+                   if s.status in ("failed", "timeout", "cancelled", "skipped", "killed")]
+        if notable:
+            line += f"; prestop steps: {', '.join(notable)}"
     if prestop is not None and prestop.failed:
         line += f"; prestop exit {prestop.exit_code} (the kubelet only logs a warning)"
+    if t.told_grace_s is not None and t.told_grace_s != t.grace_s:
+        line += (f"; the hooks were told a {t.told_grace_s} s grace period, the kubelet's is "
+                 f"{t.grace_s} s (HOOKRUN_GRACE_PERIOD must equal terminationGracePeriodSeconds)")
     return line
 
 

@@ -466,3 +466,29 @@ def test_svg_and_html_timelines_are_written(tmp_path: Path) -> None:
 
 def running(name: str) -> bool:
     return any(p.name == name and not p.zombie for p in scan())
+
+
+def test_a_stale_grace_period_shows_on_the_timeline(tmp_path: Path) -> None:
+    """The hooks are told 30 s, the kubelet's grace period is 3 s: prestop plans a 2 s drain and
+    never gets to quit; the kubelet abandons it and sends SIGTERM at 3 s."""
+    config = settings("30s") + """
+[prestop]
+[[prestop.steps]]
+name = "drain"
+sleep = "10s"
+[[prestop.steps]]
+name = "quit"
+exec = ["true"]
+"""
+    run = emulate(tmp_path, config, "--pod-grace-period", "3s", "--stop-after", "200ms",
+                  cmd=[*TARGET, "--exit-on", "TERM"])
+    t = run.timeline
+    assert run.code == 0, run.err
+    assert t["grace_s"] == 3 and t["told_grace_s"] == 30
+    assert 2.9 <= t["term_at"] - t["stop_at"] <= 3.5  # the kubelet's 3 s, not the hooks' 30 s
+    prestop = next(h for h in t["hooks"] if h["hook"] == "prestop")
+    assert prestop["abandoned_at"] is not None
+    assert t["verdict"].startswith("stopped by SIGTERM when the grace period ended, prestop abandoned")
+    assert t["verdict"].endswith("the hooks were told a 30 s grace period, the kubelet's is 3 s "
+                                 "(HOOKRUN_GRACE_PERIOD must equal terminationGracePeriodSeconds)")
+    assert "the kubelet's grace period is 3s; the hooks are told 30s" in run.err

@@ -84,15 +84,16 @@ def test_step_spans_from_log_events() -> None:
 
 def test_verdicts() -> None:
     t = graceful()
-    assert verdict(t) == ("graceful: app exited 0.3 s after SIGTERM, 24.7 s of grace unused")
+    assert verdict(t) == ("graceful: app exited 0.3 s after SIGTERM, 24.7 s of grace unused; "
+                          "prestop steps: quit failed")
     died = replace(t, app_status=128 + signal.SIGTERM)
-    assert verdict(died).endswith("(it died of SIGTERM: no handler for it)")
+    assert verdict(died).endswith("(it died of SIGTERM: no handler for it); prestop steps: quit failed")
     during = replace(t, term_at=None, term_reason=None, kill_deadline=None, app_exit_at=9.0)
     assert verdict(during) == ("graceful: app exited during prestop, 4.0 s into the grace period "
-                               "(SIGTERM not needed), 26.0 s of grace unused")
+                               "(SIGTERM not needed), 26.0 s of grace unused; prestop steps: quit failed")
     killed = replace(t, kill_at=35.2, app_exit_at=35.21, app_status=137)
     assert verdict(killed) == ("SIGKILLED: app still running 25.0 s after SIGTERM; SIGTERM came 5.2 s "
-                               "into the 30 s grace period")
+                               "into the 30 s grace period; prestop steps: quit failed")
     abandoned_hook = replace(t.hooks[1], abandoned_at=35.0, end=37.0, exit_code=None, killed_with_app=True)
     overrun = replace(killed, hooks=(t.hooks[0], abandoned_hook), term_at=35.0, kill_at=37.0)
     assert verdict(overrun).startswith("SIGKILLED: prestop used the whole 30 s grace period, so the app "
@@ -102,6 +103,12 @@ def test_verdicts() -> None:
     alone = replace(t, stop_at=None, stop_reason=None, term_at=None, kill_deadline=None, app_status=3,
                     hooks=(t.hooks[0],))
     assert verdict(alone).startswith("exited: the app ended by itself after 10.5 s (exit 3)")
+    nginx = replace(t, command="/usr/sbin/nginx -g daemon off;", hooks=(t.hooks[0], replace(t.hooks[1], exit_code=1)))
+    assert verdict(nginx).startswith("stopped by SIGTERM after prestop failed: app exited 0.3 s after SIGTERM")
+    assert "nginx takes SIGTERM as a fast shutdown" in verdict(nginx)
+    stale = replace(t, told_grace_s=60)
+    assert verdict(stale).endswith("the hooks were told a 60 s grace period, the kubelet's is 30 s "
+                                   "(HOOKRUN_GRACE_PERIOD must equal terminationGracePeriodSeconds)")
     failed_post = replace(t.hooks[0], exit_code=1)
     post = replace(t, hooks=(failed_post, t.hooks[1]), stop_reason="poststart failed, exit 1")
     assert verdict(post).startswith("poststart FAILED (exit 1): the kubelet kills the container")
