@@ -175,12 +175,33 @@ def from_document(document: Mapping[str, object], path: str, env: Mapping[str, s
 def _expanded(value: object, env: Mapping[str, str], where: str, key: str | None,
               problems: list[Problem]) -> object | None:
     try:
-        return expand_tree(value, env)
+        expanded = expand_tree(value, env)
     except UnsetVariable as err:
         hint = f"set it in the container's env, or give a default: ${{{err.name}:-value}}"
         problems.append(Problem(where, key, f"variable ${{{err.name}}} is not set ({hint})"))
     except BadTemplate as err:
         problems.append(Problem(where, key, str(err)))
+        return None
+    bad = _nul_at(expanded)
+    if bad is not None:  # no OS call takes one: a path, an argument, a header would be cut or refused
+        problems.append(Problem(where, key, f"{bad or 'a value'} contains a NUL byte (\\u0000), "
+                                "which no file name, argument or header can hold"))
+        return None
+    return expanded
+
+
+def _nul_at(value: object, path: str = "") -> str | None:
+    """Where a NUL byte is in `value` (a key path, "" for the value itself), or None."""
+    if isinstance(value, str):
+        return path if "\0" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, item in items:
+        inner = f"{path}.{name}" if path else str(name)
+        if isinstance(name, str) and "\0" in name:
+            return f"key {inner!r}"
+        found = _nul_at(item, inner)
+        if found is not None:
+            return found
     return None
 
 

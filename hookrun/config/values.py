@@ -14,8 +14,18 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
+MAX_DURATION = 366 * 24 * 3600.0  # a year: no hook, step or grace period needs more
+
+
 def parse_duration(value: object) -> float:
-    """Seconds from "250ms", "2s", "1m30s", "1.5h" or a bare non-negative number."""
+    """Seconds from "250ms", "2s", "1m30s", "1.5h" or a bare non-negative number, up to a year."""
+    seconds = _duration(value)
+    if seconds > MAX_DURATION:
+        raise ValueProblem(f"a duration must be at most 8784h (a year), got {value!r}")
+    return seconds
+
+
+def _duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueProblem(f"expected a duration like \"2s\", got {value!r}")
     if isinstance(value, (int, float)):

@@ -27,22 +27,23 @@ from hookrun.engine.retry import next_delay
 from hookrun.errors import BadTemplate, Interrupted, Problem, UnsetVariable
 from hookrun.steps import AttemptContext, Kind, Outcome, registry
 from hookrun.steps import timeout as timeout_outcome
-from hookrun.system.clock import Clock
+from hookrun.system.clock import Clock, chunk
 
 S = TypeVar("S")
 
 
 def real_wait(seconds: float, fds: tuple[int, ...]) -> None:
     """Wait `seconds`, or less when one of `fds` becomes readable."""
-    if seconds <= 0:
-        return
-    if not fds:
-        time.sleep(seconds)
-        return
-    with selectors.DefaultSelector() as sel:
-        for fd in fds:
-            sel.register(fd, selectors.EVENT_READ)
-        sel.select(seconds)
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if not fds:
+            time.sleep(chunk(left))
+            continue
+        with selectors.DefaultSelector() as sel:
+            for fd in fds:
+                sel.register(fd, selectors.EVENT_READ)
+            if sel.select(chunk(left)):
+                return
 
 
 class Checkpoint(Protocol):

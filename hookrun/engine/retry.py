@@ -16,8 +16,8 @@ class RetryPolicy:
 
 def nominal_delay(policy: RetryPolicy, retry: int) -> float:
     """Delay before retry number `retry` (1-based), without jitter (also the upper bound)."""
-    if policy.backoff == "exponential":
-        return min(policy.max_delay, policy.delay * 2.0 ** (retry - 1))
+    if policy.backoff == "exponential":  # 2**64 times any delay is past every cap: stop there
+        return min(policy.max_delay, policy.delay * 2.0 ** min(retry - 1, 64))
     return policy.delay
 
 

@@ -29,6 +29,9 @@ Options = tuple[tuple[tuple[str, str], ...], str | None, tuple[int, ...]]
 def options(f: Fields) -> Options:
     no_env: tuple[tuple[str, str], ...] = ()
     env = f.take("env", as_str_map, no_env)
+    for name, _ in env:
+        if not name or "=" in name:
+            f.problem("env", f"{name!r} cannot be an environment variable's name (empty, or it has '=')")
     cwd = f.take("cwd", as_str, None)
     codes = f.take("ok_exit_codes", as_int_list, DEFAULT_OK)
     if not codes:

@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from hookrun.config.schema import Where, as_bool, as_nonempty_str, as_str, as_str_map
 from hookrun.config.values import format_duration
@@ -86,16 +86,40 @@ def parse(value: object, where: Where) -> Http | None:
     return spec if f.ok else None
 
 
+_HOST = re.compile(r"[A-Za-z0-9._~%-]+")  # a name or an IPv4 address; IPv6 is checked apart
+
+
 def _as_url(value: object) -> str:
+    """An http(s) URL the request can use; every message shows it with its password masked."""
     url = as_nonempty_str(value)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueProblem(f"expected an http:// or https:// URL with a host, got {redact(url)!r}")
+    rest = url.partition("://")[2]
+    userinfo = rest[:rest.rfind("@")] if "@" in rest else ""
+    if any(char in userinfo for char in "/?#"):
+        raise ValueProblem(f"the user:password part of {redact(url)!r} has a '/', '?' or '#': "
+                           "percent-encode them (%2F, %3F, %23)")
+    if any(ord(char) < 0x21 or char == "\x7f" for char in url):
+        raise ValueProblem(f"{redact(url)!r} has a space or a control character: percent-encode it")
     try:
-        parts.port  # noqa: B018  # raises for a bad port
-    except ValueError:
-        raise ValueProblem(f"bad port in URL {redact(url)!r}") from None
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise ValueProblem(f"not a usable URL: {redact(url)!r} ({err})") from None
+    host = parts.hostname or ""
+    if "://" not in url or parts.scheme not in ("http", "https") or not host:
+        raise ValueProblem(f"expected an http:// or https:// URL with a host, got {redact(url)!r}")
+    if port == 0 or not (_HOST.fullmatch(host) or (":" in host and _is_ipv6(host))):
+        raise ValueProblem(f"not a usable host or port in {redact(url)!r}")
     return url
+
+
+def _is_ipv6(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.IPv6Address(host.partition("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 def _as_method(value: object) -> str:
@@ -128,13 +152,15 @@ def _as_statuses(value: object) -> tuple[tuple[int, int], ...]:
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with its password replaced by ***: whatever follows the first ':' of the part
+    before the last '@' (so a password with '/', '?' or '#' in it is masked too; at worst more
+    than the password is masked, never less)."""
+    scheme, sep, rest = url.partition("://")
+    at = rest.rfind("@")
+    if not sep or at < 0 or ":" not in rest[:at]:
         return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(SplitResult(parts.scheme, f"{parts.username or ''}:***@{host}", parts.path,
-                                  parts.query, parts.fragment))
+    user = rest[:at].partition(":")[0]
+    return f"{scheme}://{user}:***{rest[at:]}"
 
 
 def _statuses(expect: tuple[tuple[int, int], ...]) -> str:

@@ -9,6 +9,7 @@ from hookrun.config.schema import Where, as_duration
 from hookrun.config.values import format_duration
 from hookrun.errors import ValueProblem
 from hookrun.steps import AttemptContext, Kind, Outcome, ok
+from hookrun.system.clock import chunk
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def attempt(spec: Sleep, ctx: AttemptContext) -> Outcome:
     start = ctx.clock.now()
     end = min(start + spec.seconds, ctx.deadline)
     while (left := end - ctx.clock.now()) > 0:
-        time.sleep(left)
+        time.sleep(chunk(left))
     slept = ctx.clock.now() - start
     if end < start + spec.seconds:
         return ok(f"slept {format_duration(slept)} of {format_duration(spec.seconds)} (cut to the budget)")

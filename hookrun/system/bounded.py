@@ -9,10 +9,12 @@ timeouts, and what it returns late is handed to `discard` (e.g. to close a socke
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar, cast
 
 from hookrun.errors import Overrun
+from hookrun.system.clock import chunk
 
 T = TypeVar("T")
 
@@ -46,7 +48,9 @@ def call_within(call: Callable[[], T], seconds: float,
             discard(value)
 
     threading.Thread(target=run, name="hookrun-bounded", daemon=True).start()
-    box.done.wait(max(0.0, seconds))
+    end = time.monotonic() + seconds
+    while not box.done.wait(chunk(end - time.monotonic())) and time.monotonic() < end:
+        pass
     with box.lock:
         if not box.done.is_set():
             box.abandoned = True

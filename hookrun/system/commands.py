@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hookrun.errors import LaunchError
-from hookrun.system.clock import Clock
+from hookrun.system.clock import Clock, chunk
 from hookrun.system.control import KILL_GRACE, kill_group, libc_prctl, open_pidfd, terminate_group
 from hookrun.system.output import LineSplitter, drain, read_some
 from hookrun.system.procfs import descendants
@@ -139,7 +139,7 @@ class _Supervisor:
                 left = until - clock.now()
                 if left <= 0:
                     return False
-                for key, _ in sel.select(left):
+                for key, _ in sel.select(chunk(left)):
                     if key.data == "out" and not read_some(self.out, lines):
                         sel.unregister(self.out)
                         self.out_open = False

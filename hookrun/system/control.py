@@ -56,6 +56,8 @@ def wait_for_exit(pid: int, seconds: float) -> bool:
     import selectors
     import time
 
+    from hookrun.system.clock import chunk
+
     end = time.monotonic() + max(0.0, seconds)
     pidfd = open_pidfd(pid)
     if pidfd is None:
@@ -71,6 +73,9 @@ def wait_for_exit(pid: int, seconds: float) -> bool:
     try:
         with selectors.DefaultSelector() as sel:
             sel.register(pidfd, selectors.EVENT_READ)
-            return bool(sel.select(max(0.0, end - time.monotonic())))
+            while (left := end - time.monotonic()) > 0:
+                if sel.select(chunk(left)):
+                    return True
+            return False
     finally:
         os.close(pidfd)

@@ -123,6 +123,10 @@ def test_shipped_nginx_config(variant: str, start: Start, engine: Engine, nginx_
     assert "gracefully shutting down" in logs, logs
     done = {e["step"]: e["message"] for e in hook_events(logs) if e["event"] == "ok"}
     assert {"wait-listening", "endpoint-race", "drain", "quit"} <= set(done), logs
+    # one summary, the last prestop line, and true: nothing after it contradicts it
+    events = [e for e in hook_events(logs) if e["hook"] == "prestop"]
+    assert [e["event"] for e in events].count("summary") == 1, logs
+    assert events[-1]["event"] == "summary" and "exit 0" in events[-1]["message"], logs
     # PID 1 exiting ends the container and every exec in it: wait-exit may die with it (KUBELET.md)
     assert prestop.code in (0, 137, 255), prestop
     assert 0.2 <= prestop.seconds < 15, prestop
