@@ -207,8 +207,9 @@ class _Run:
         attempt = 0
         while True:
             attempt += 1
-            attempt_deadline = step_deadline.within(ps.attempt_timeout_s, "attempt", clock.now())
-            outcome = self.attempt(kind, ps, attempt, attempt_deadline, began)
+            now = clock.now()
+            attempt_deadline = step_deadline.within(ps.attempt_timeout_s, "attempt", now)
+            outcome = self.attempt(kind, ps, attempt, attempt_deadline, began, attempt_deadline.at - now)
             spent = clock.now() - began
             if self.final is not None:  # accounted for ahead of the signal to PID 1
                 return self.final.steps[ps.index - 1]
@@ -266,7 +267,7 @@ class _Run:
         return self.result(ps, "timeout", attempt, spent, message, cut_by_hook=source == "hook")
 
     def attempt(self, kind: Kind[S], ps: PlannedStep, number: int, deadline: Deadline,
-                began: float) -> Outcome:
+                began: float, allotted: float) -> Outcome:
         """One attempt; a polling kind is re-checked until it holds or the deadline passes."""
         clock = self.rt.clock
         env = self.child_env(ps)
@@ -278,6 +279,7 @@ class _Run:
             output=lambda line: self.emit(ps.name, "output", line, number),
             protected_pids=self.rt.protected_pids,
             before_pid1_exit=lambda detail: self.before_pid1_exit(ps, number, began, detail),
+            allotted=allotted,
         )
         while True:
             outcome = kind.attempt(spec, ctx)

@@ -72,6 +72,12 @@ class AttemptContext:
     # scratch space a polling kind keeps between the re-checks of this one attempt
     # (e.g. since when a condition holds); new and empty for every attempt
     memo: dict[str, Any] = field(default_factory=dict)
+    allotted: float | None = None  # the attempt's time as the executor set its deadline
+
+    def given(self) -> float:
+        """The time this attempt was given (for messages): what the executor allotted, not
+        what is left after the scheduler let it start."""
+        return self.allotted if self.allotted is not None else self.left()
 
     def left(self) -> float:
         return max(0.0, self.deadline - self.clock.now())

@@ -191,7 +191,7 @@ def attempt(spec: Http, ctx: AttemptContext) -> Outcome:
     try:
         answer = call_within(lambda: _request(http, left), left)
     except Overrun:
-        return timeout(f"no complete response from {target} within {format_duration(left)}")
+        return timeout(f"no complete response from {target} within {format_duration(ctx.given())}")
     except NoAnswer as err:
         detail = _scrub(f"{target}: {err}", http)
         return fail(detail) if err.final else retry(detail)

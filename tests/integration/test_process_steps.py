@@ -21,7 +21,8 @@ def hook(steps: str, timeout: str = "10s") -> str:
 
 def test_quit_by_pidfile_then_wait_for_exit(tmp_path: Path, procs: Procs, unique: str) -> None:
     pidfile = tmp_path / "app.pid"
-    app = procs.python_named(unique, "--exit-on", "QUIT", "--pidfile", str(pidfile))
+    # it takes 0.3 s to exit: still there when wait_exit first looks, however busy the machine
+    app = procs.python_named(unique, "--exit-on", "QUIT", "--exit-delay", "0.3", "--pidfile", str(pidfile))
     config = write_config(tmp_path, hook(f'''
 [[run.steps]]
 name = "quit"
