@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from types import FrameType
 
 from hookrun.cli.options import global_options, load_config, option, verbosity
+from hookrun.cli.output import install
 from hookrun.errors import (
     EXIT_INTERNAL,
     EXIT_USAGE,
@@ -80,7 +81,7 @@ def cmd_hook(args: argparse.Namespace, hook: str, env: Mapping[str, str], starte
     config = load_config(args, env)
     grace_given = option(args, "grace_period", "HOOKRUN_GRACE_PERIOD", env) is not None
     return run_hook(config, hook, env, started, sys.stderr, verbosity(args),
-                    grace_given=grace_given).exit_code
+                    grace_given=grace_given, mask=args.masker).exit_code
 
 
 def dispatch(args: argparse.Namespace, env: Mapping[str, str], started: float) -> int:
@@ -160,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     _install_signal_handlers()
+    args.masker = install(env)  # nothing printed from here on can show a secret value
     result: list[int] = []
     with error_handler(args, result):
         bind_to_launcher()  # a one-file build: stop (SIGTERM) when its bootloader is killed

@@ -10,7 +10,7 @@ import copy
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from hookrun.cli.options import config_options, load_config
@@ -113,7 +113,7 @@ def main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return err.code
     print(render_timeline(timeline), flush=True)
     if ns.timeline is not None:
-        _write_timeline(ns.timeline, timeline)
+        _write_timeline(ns.timeline, timeline, getattr(ns, "masker", str))
     return exit_status(timeline)
 
 
@@ -121,7 +121,7 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _write_timeline(path: str, timeline: Timeline) -> None:
+def _write_timeline(path: str, timeline: Timeline, mask: Callable[[str], str]) -> None:
     from hookrun.emulator import svg as timeline_svg
 
     lower = path.lower()
@@ -133,7 +133,7 @@ def _write_timeline(path: str, timeline: Timeline) -> None:
         text = timeline_svg.render_html(timeline)
     try:
         with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.write(mask(text))
     except OSError as err:
         _say(f"hookrun emulate: cannot write the timeline to {path}: {err.strerror}")
     else:

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Mapping
 from dataclasses import replace
 
-from hookrun.config.load import DEFAULT_PATH, Config
+from hookrun.config.load import DEFAULT_PATH, Config, read_toml
 from hookrun.config.values import parse_duration
 from hookrun.engine.plan import read_config
 from hookrun.errors import ConfigError, Problem, UsageError, ValueProblem
@@ -47,7 +47,13 @@ def verbosity(args: argparse.Namespace) -> int:
 
 def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
     path = option(args, "config", "HOOKRUN_CONFIG", env) or DEFAULT_PATH
-    config = read_config(path, env)
+    masker = getattr(args, "masker", None)  # set by main: the config may name more secrets
+    try:
+        config = read_config(path, env)
+    except ConfigError:
+        if masker is not None:  # its messages may quote values: mask what the file calls secret
+            masker.add(_secret_env(path))
+        raise
     grace = option(args, "grace_period", "HOOKRUN_GRACE_PERIOD", env)
     settings = config.settings
     if grace is not None:
@@ -65,4 +71,16 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
         log_format=log_format or settings.log_format,
         log_target=option(args, "log_target", "HOOKRUN_LOG_TARGET", env) or settings.log_target,
     )
+    if masker is not None:
+        masker.add(settings.secret_env)
     return replace(config, settings=settings)
+
+
+def _secret_env(path: str) -> list[str]:
+    """settings.secret_env of a config that does not load, as far as it can be read."""
+    try:
+        settings = read_toml(path).get("settings")
+    except ConfigError:
+        return []
+    names = settings.get("secret_env") if isinstance(settings, dict) else None
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []

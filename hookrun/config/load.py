@@ -39,7 +39,7 @@ ON_FAILURE: tuple[OnFailure, ...] = ("abort", "continue", "ignore")
 Once = Literal["container", "pod"]
 SETTINGS_KEYS = (
     "grace_period", "shutdown_reserve", "state_dir", "log_format", "log_target",
-    "termination_message", "termination_message_path",
+    "termination_message", "termination_message_path", "secret_env",
 )
 HOOK_KEYS = ("timeout", "on_failure", "steps")
 COMMON_STEP_KEYS = (
@@ -74,6 +74,7 @@ class Settings:
     log_target: str = "auto"
     termination_message: bool = False
     termination_message_path: str = "/dev/termination-log"
+    secret_env: tuple[str, ...] = ()  # more names whose values are masked (masking.py)
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ def _expanded(value: object, env: Mapping[str, str], where: str, key: str | None
     except UnsetVariable as err:
         hint = f"set it in the container's env, or give a default: ${{{err.name}:-value}}"
         problems.append(Problem(where, key, f"variable ${{{err.name}}} is not set ({hint})"))
+        return None
     except BadTemplate as err:
         problems.append(Problem(where, key, str(err)))
         return None
@@ -224,6 +226,7 @@ def _settings(value: object, env: Mapping[str, str], problems: list[Problem]) ->
         termination_message_path=f.take(
             "termination_message_path", as_nonempty_str, d.termination_message_path
         ),
+        secret_env=f.take("secret_env", as_str_list, d.secret_env),
     )
 
 

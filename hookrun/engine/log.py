@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TextIO, get_args
 
@@ -86,8 +88,9 @@ class Logger:
     """
 
     def __init__(self, stream: TextIO, fmt: str = "text", verbosity: int = 0,
-                 echo: TextIO | None = None) -> None:
+                 echo: TextIO | None = None, mask: Callable[[str], str] = str) -> None:
         self.stream = stream
+        self.mask = mask
         self.render = render_json if fmt == "json" else render_text
         self.threshold = LEVELS["warning"] if verbosity < 0 else LEVELS["info"]
         self.echo = echo if echo is not None and not _same_file(echo, stream) else None
@@ -96,7 +99,8 @@ class Logger:
         important = event.event == "summary" or LEVELS.get(event.level, 1) >= LEVELS["warning"]
         if not important and LEVELS.get(event.level, 1) < self.threshold:
             return
-        line = self.render(event) + "\n"
+        # the message is masked before rendering: JSON would escape a secret's quotes otherwise
+        line = self.render(replace(event, message=self.mask(event.message))) + "\n"
         self._write(self.stream, line)
         if self.echo is not None and important:
             self._write(self.echo, line)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -46,8 +46,9 @@ class Journal:
     """The Checkpoint of a real run: markers, the log's summary, the termination message."""
 
     def __init__(self, hook: str, config: Config, store: Store, log: Logger, clock: Clock,
-                 started: float, budget: float) -> None:
+                 started: float, budget: float, mask: Callable[[str], str] = str) -> None:
         self.hook, self.settings, self.store, self.log = hook, config.settings, store, log
+        self.mask = mask
         self.clock, self.started, self.budget = clock, started, budget
         self.concluded = False
 
@@ -74,7 +75,7 @@ class Journal:
         summary = summary_message(report, code)
         if self.hook == "prestop" and self.settings.termination_message:
             problem = write_termination_message(self.settings.termination_message_path,
-                                                termination_message(report, code))
+                                                self.mask(termination_message(report, code)))
             summary += f"; {problem}" if problem else ""
         if ahead:
             summary += " (written ahead: PID 1 was signalled, and hookrun ends when it exits)"
@@ -93,7 +94,7 @@ def assumed_grace(config: Config) -> str:
 
 def run_hook(config: Config, hook: str, env: Mapping[str, str], started: float,
              stderr: TextIO, verbosity: int = 0, clock: Clock | None = None,
-             grace_given: bool = True) -> Outcome:
+             grace_given: bool = True, mask: Callable[[str], str] = str) -> Outcome:
     """Run the hook: `started` is the clock time its budget counts from (process start).
     `grace_given`: the grace period came from HOOKRUN_GRACE_PERIOD or --grace-period."""
     clock = clock or MonotonicClock()
@@ -101,8 +102,8 @@ def run_hook(config: Config, hook: str, env: Mapping[str, str], started: float,
     settings = config.settings
     store = Store(open_state_dir(settings.state_dir, env, create=True), instance_keys(env))
     stream, _, problem = open_target(settings.log_target, stderr)
-    log = Logger(stream, settings.log_format, verbosity, echo=stderr)
-    journal = Journal(hook, config, store, log, clock, started, budget)
+    log = Logger(stream, settings.log_format, verbosity, echo=stderr, mask=mask)
+    journal = Journal(hook, config, store, log, clock, started, budget, mask)
     if problem:
         journal.note("warning", "start", problem)
     if hook == "prestop" and not grace_given and config.hooks[hook].timeout is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from hookrun.config.schema import Where, as_bool, as_nonempty_str, as_str, as_st
 from hookrun.config.values import format_duration
 from hookrun.errors import NoAnswer, Overrun, ValueProblem
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry, timeout
+from hookrun.steps.proxy import proxy_for
 from hookrun.system.bounded import call_within
 
 if TYPE_CHECKING:
@@ -189,7 +191,7 @@ def attempt(spec: Http, ctx: AttemptContext) -> Outcome:
     target = f"{http.method} {redact(http.url)}"
     left = ctx.left()
     try:
-        answer = call_within(lambda: _request(http, left), left)
+        answer = call_within(lambda: _request(http, left, ctx.env), left)
     except Overrun:
         return timeout(f"no complete response from {target} within {format_duration(ctx.given())}")
     except NoAnswer as err:
@@ -247,13 +249,29 @@ def _scrub(text: str, http: Http) -> str:
     return text
 
 
-def _request(http: Http, seconds: float) -> Answer:
+def _request(http: Http, seconds: float, env: Mapping[str, str]) -> Answer:
     """One request with httpx; the body of the response is not read."""
     import httpx  # here, not at the top: other hooks do not pay for its import
 
+    parts = urlsplit(http.url)
+    origin = (parts.scheme, parts.hostname, parts.port)
+    custom = [name for name, _ in http.headers]
+
+    def same_origin_only(request: httpx.Request) -> None:
+        """A redirect to another origin gets none of the step's own headers (httpx itself
+        drops only Authorization)."""
+        url = request.url
+        if (url.scheme, url.host, url.port) != origin:
+            for name in custom:
+                request.headers.pop(name, None)
+            request.headers.pop("Authorization", None)
+
+    proxy = proxy_for(parts.scheme, parts.hostname or "", env)
     try:
-        with httpx.Client(timeout=httpx.Timeout(max(seconds, 0.001)), verify=_tls(http),
-                          follow_redirects=http.follow_redirects) as client, \
+        # trust_env=False: the environment's proxies are curl's (proxy.py), not httpx's rules
+        with httpx.Client(timeout=httpx.Timeout(max(seconds, 0.001)), verify=_tls(http, env),
+                          follow_redirects=http.follow_redirects, trust_env=False, proxy=proxy,
+                          event_hooks={"request": [same_origin_only]}) as client, \
                 client.stream(http.method, http.url, headers=_headers(http), content=http.body) as r:
             return Answer(r.status_code, r.headers.get("retry-after"), r.headers.get("location"))
     except httpx.TimeoutException as err:
@@ -279,17 +297,24 @@ def _headers(http: Http) -> list[tuple[str, str]]:
     return headers
 
 
-def _tls(http: Http) -> ssl.SSLContext | bool:
+def _tls(http: Http, env: Mapping[str, str]) -> ssl.SSLContext | bool:
+    """ca_file, else SSL_CERT_FILE / SSL_CERT_DIR as OpenSSL and curl read them, else the CA
+    bundle hookrun carries (certifi, through httpx): what verifies a server's certificate."""
     if urlsplit(http.url).scheme != "https":
         return True
     if not http.tls_verify:
         return False
+    cafile = http.ca_file or env.get("SSL_CERT_FILE") or None
+    capath = None if http.ca_file else env.get("SSL_CERT_DIR") or None
+    if cafile is None and capath is None:
+        return True
     import ssl
 
     try:
-        return ssl.create_default_context(cafile=http.ca_file)
+        return ssl.create_default_context(cafile=cafile, capath=capath)
     except (OSError, ssl.SSLError) as err:
-        raise NoAnswer(f"cannot use ca_file {http.ca_file}: {err}", final=True) from None
+        what = f"ca_file {cafile}" if http.ca_file else f"SSL_CERT_FILE/SSL_CERT_DIR ({cafile or capath})"
+        raise NoAnswer(f"cannot use {what}: {err}", final=True) from None
 
 
 def _phase(err: httpx.TimeoutException) -> str:

@@ -1,0 +1,46 @@
+"""Masking secret values in everything hookrun writes, as CI systems do.
+
+The values of environment variables whose names match `settings.secret_env` (glob patterns,
+case-insensitive) or the default patterns below are replaced by *** wherever they would appear:
+log lines (command output included), plans, validate and error messages, the termination
+message, emulate's timelines. Values shorter than 4 characters are not masked: masking "1" or
+"yes" would garble every line and hide nothing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+
+DEFAULT_SECRET_ENV = (
+    "*PASSWORD*", "*PASSWD*", "*_PASS", "*SECRET*", "*TOKEN*", "*API_KEY*", "*APIKEY*",
+    "*ACCESS_KEY*", "*PRIVATE_KEY*", "*CREDENTIAL*", "*AUTH*", "*_PAT", "*SESSION_KEY*",
+)
+MIN_LENGTH = 4
+MASK = "***"
+
+
+class Masker:
+    """text -> text with every secret value replaced by ***. Add patterns as they become known."""
+
+    def __init__(self, env: Mapping[str, str], patterns: Iterable[str] = DEFAULT_SECRET_ENV) -> None:
+        self.env = env
+        self.patterns: list[str] = []
+        self.values: set[str] = set()
+        self._regex: re.Pattern[str] | None = None
+        self.add(patterns)
+
+    def add(self, patterns: Iterable[str]) -> None:
+        new = [p.upper() for p in patterns if p.upper() not in self.patterns]
+        if not new:
+            return
+        self.patterns += new
+        for name, value in self.env.items():
+            if len(value) >= MIN_LENGTH and any(fnmatch.fnmatchcase(name.upper(), p) for p in new):
+                self.values.add(value)
+        ordered = sorted(self.values, key=len, reverse=True)  # the longest first: no partial mask
+        self._regex = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def __call__(self, text: str) -> str:
+        return text if self._regex is None else self._regex.sub(MASK, text)
