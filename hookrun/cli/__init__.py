@@ -80,7 +80,7 @@ def cmd_hook(args: argparse.Namespace, hook: str, env: Mapping[str, str], starte
 
     config = load_config(args, env)
     grace_given = option(args, "grace_period", "HOOKRUN_GRACE_PERIOD", env) is not None
-    return run_hook(config, hook, env, started, sys.stderr, verbosity(args),
+    return run_hook(config, hook, env, started, verbosity(args),
                     grace_given=grace_given, mask=args.masker).exit_code
 
 

@@ -25,6 +25,7 @@ from hookrun.config.schema import (
 )
 from hookrun.config.templates import expand_tree
 from hookrun.errors import BadTemplate, ConfigError, Problem, UnsetVariable, ValueProblem
+from hookrun.system.files import read_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,6 +33,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 DEFAULT_PATH = "/etc/hookrun/hookrun.toml"
+MAX_CONFIG = 1 << 20  # bytes: a config is a few KiB; anything near this is not one
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 NO_NEEDS: tuple[str, ...] = ()
 OnFailure = Literal["abort", "continue", "ignore"]
@@ -114,9 +116,8 @@ class Config:
 
 def read_toml(path: str) -> dict[str, object]:
     """The parsed file, or ConfigError saying what is wrong with it (line and column for syntax)."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+    try:  # never blocks (a FIFO), never reads without end (/dev/zero)
+        data = read_regular(path, MAX_CONFIG)
     except FileNotFoundError:
         raise _single(path, "file not found (give the path with --config or HOOKRUN_CONFIG)") from None
     except IsADirectoryError:
@@ -132,6 +133,8 @@ def read_toml(path: str) -> dict[str, object]:
         return document
     except tomllib.TOMLDecodeError as err:
         raise _single(path, "TOML syntax error: " + _syntax_message(err)) from None
+    except RecursionError:
+        raise _single(path, "nested too deeply (arrays or tables hundreds of levels deep)") from None
 
 
 def _syntax_message(err: Exception) -> str:

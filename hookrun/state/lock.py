@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from hookrun.system.clock import Clock
 from hookrun.system.control import open_pidfd
+from hookrun.system.files import open_regular
 from hookrun.system.procfs import start_ticks
 
 MAX_POLL = 0.05  # seconds between two tries of a contended lock, at most
@@ -36,14 +37,16 @@ def lock_name(hook: str) -> str:
 
 
 def acquire(dir_fd: int, hook: str, instance: str, until: float, clock: Clock,
-            on_wait: Callable[[Holder | None], None]) -> int | None:
-    """Take the hook's lock, waiting until `until` at most; the lock's fd, or None (timed out).
+            on_wait: Callable[[Holder | None], None],
+            give_up: Callable[[], bool] = lambda: False) -> int | None:
+    """Take the hook's lock, waiting until `until` at most; the lock's fd, or None (timed out,
+    or `give_up()` became true while waiting).
 
     `on_wait` is called once, with the current holder if known, when the lock is taken by
-    another process. Raises OSError when the lock file cannot be opened (e.g. a symlink).
+    another process. Raises OSError when the lock file cannot be opened (a symlink, a FIFO).
+    The holder's record needs a few bytes of disk: on a full volume the lock is kept without it.
     """
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(lock_name(hook), flags, 0o600, dir_fd=dir_fd)
+    fd = open_regular(lock_name(hook), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
     try:
         pause, waited = 0.002, False
         while True:
@@ -52,21 +55,36 @@ def acquire(dir_fd: int, hook: str, instance: str, until: float, clock: Clock,
             except BlockingIOError:
                 pass
             else:
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{os.getpid()} {start_ticks(os.getpid())} {instance}\n".encode(), 0)
+                with contextlib.suppress(OSError):  # ENOSPC, EDQUOT: the flock itself needs no space
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, f"{os.getpid()} {start_ticks(os.getpid())} {instance}\n".encode(), 0)
                 held, fd = fd, -1
                 return held
             if not waited:
                 waited = True
                 on_wait(_holder(fd))
             left = until - clock.now()
-            if left <= 0:
+            if left <= 0 or give_up():
                 return None
             time.sleep(min(pause, left))
             pause = min(pause * 2, MAX_POLL)
     finally:
         if fd >= 0:
             os.close(fd)
+
+
+def stopping(dir_fd: int, instance: str) -> bool:
+    """prestop has started in this container instance: its lock's record names the instance
+    (the record stays after prestop ends; a restarted container is another instance)."""
+    try:
+        fd = open_regular(lock_name("prestop"), os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        holder = _holder(fd)
+    finally:
+        os.close(fd)
+    return holder is not None and holder.instance == instance
 
 
 def _holder(fd: int) -> Holder | None:
@@ -85,7 +103,7 @@ def cancel_holder(dir_fd: int, hook: str, instance: str, protected: frozenset[in
     written its record yet, so a stale record is read again a few times (bounded).
     """
     try:
-        fd = os.open(lock_name(hook), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        fd = open_regular(lock_name(hook), os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
     except OSError:
         return None
     try:

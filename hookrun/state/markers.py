@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from hookrun.config.load import Step
 from hookrun.config.values import format_time
 from hookrun.state.statedir import NoStateDir, State, StateDir
-from hookrun.system.files import TEMP_SUFFIX, atomic_write_at
+from hookrun.system.files import atomic_write_at, sweep_temp
 from hookrun.system.procfs import start_ticks
 
 PREFIX = "once."
 SCOPE_WORDS = {"container": "this container", "pod": "this pod"}
-STALE_TEMP_S = 60.0  # temp files older than this are leftovers of a killed writer
 MAX_MARKER = 4096
 
 
@@ -151,7 +150,7 @@ class Store:
         body = {"hook": hook, "step": step.name, "scope": step.once, "pid": os.getpid(),
                 "time": format_time(time.time())}
         try:
-            self._sweep()
+            sweep_temp(self.state.fd)  # what writers killed mid-write left (named temp files)
             atomic_write_at(self.state.fd, name, (json.dumps(body) + "\n").encode(), 0o600)
         except OSError as err:
             return (f"its once marker could not be written in {self.state.path} "
@@ -182,16 +181,6 @@ class Store:
         except ValueError:
             return {}
         return record if isinstance(record, dict) else {}
-
-    def _sweep(self) -> None:
-        """Remove temp files left by writers that were killed mid-write."""
-        assert isinstance(self.state, StateDir) and self.state.fd is not None
-        now = time.time()
-        for entry in os.scandir(self.state.fd):
-            if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX):
-                with contextlib.suppress(OSError):
-                    if now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_S:
-                        os.unlink(entry.name, dir_fd=self.state.fd)
 
     def markers(self) -> list[Marker]:
         """Every marker in the state directory, this instance's and others'."""

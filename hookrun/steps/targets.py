@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from hookrun.config.schema import Fields, as_nonempty_str, int_range
 from hookrun.system import procfs
+from hookrun.system.files import read_regular
 from hookrun.system.procfs import Proc
 
 TARGET_KEYS = ("pid", "pidfile", "process", "cmdline")
@@ -99,9 +100,8 @@ def find(target: Target, protected: frozenset[int]) -> Found:
 def _explicit_pid(target: Target) -> tuple[int | None, str | None]:
     if target.key == "pid":
         return int(target.value), None
-    try:
-        with open(target.value, "rb") as handle:
-            text = handle.read(64).decode("ascii", "replace").strip()
+    try:  # a FIFO planted as the pidfile must not block the hook
+        text = read_regular(target.value, 4096)[:64].decode("ascii", "replace").strip()
     except FileNotFoundError:
         return None, None  # no pidfile: nothing runs
     except OSError as err:

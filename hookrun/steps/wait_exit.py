@@ -47,15 +47,22 @@ def attempt(spec: WaitExit, ctx: AttemptContext) -> Outcome:
     return not_yet(f"still running: {targets.listed([p.label() for p in live])}", tuple(fds))
 
 
-def _watch(procs: tuple[Proc, ...]) -> tuple[list[Proc], list[int]]:
-    """The processes still alive, and a pidfd for each (readable once it exits).
+MAX_PIDFDS = 64  # pidfds held at once: any exit among them wakes the wait; the rest are polled
 
-    A match that exited before its pidfd opened is not alive. Where pidfd_open is unavailable
-    the rest count as alive without a pidfd: the executor then just polls.
+
+def _watch(procs: tuple[Proc, ...]) -> tuple[list[Proc], list[int]]:
+    """The processes still alive, and a pidfd (readable once it exits) for up to MAX_PIDFDS.
+
+    A match that exited before its pidfd opened is not alive. Past MAX_PIDFDS, or where
+    pidfds cannot be had (no pidfd_open, no descriptor left: a Postgres with 1,000 backends
+    and the usual limit of 1,024 open files), the rest count as alive and are polled: each
+    re-check scans the table again, every poll_interval.
     """
     live: list[Proc] = []
     fds: list[int] = []
     for index, proc in enumerate(procs):
+        if len(fds) >= MAX_PIDFDS:
+            return live + list(procs[index:]), fds
         try:
             fds.append(os.pidfd_open(proc.pid))
         except ProcessLookupError:  # exited since the scan

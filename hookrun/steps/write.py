@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from hookrun.config.schema import Where, as_bool, as_nonempty_str, as_str
 from hookrun.errors import ValueProblem
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry
-from hookrun.system.files import atomic_write_at, open_dir
+from hookrun.system.files import atomic_write_at, open_dir, open_regular
 
-_PERMANENT = {errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR}
+_PERMANENT = {errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR,
+              errno.EINVAL}  # EINVAL: not a regular file (a FIFO would block)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def attempt(spec: Write, ctx: AttemptContext) -> Outcome:
 
 def _append(spec: Write) -> None:
     mode = spec.mode if spec.mode is not None else 0o644
-    fd = os.open(spec.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, mode)
+    fd = open_regular(spec.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
     try:
         data = spec.text.encode()
         while data:

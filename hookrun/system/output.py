@@ -71,3 +71,69 @@ def drain(fd: int, lines: LineSplitter, seconds: float) -> None:
             left = end - time.monotonic()
             if left <= 0 or not sel.select(left) or not read_some(fd, lines):
                 return
+
+
+class LineWriter:
+    """Whole lines to a file descriptor, never blocking: what the fd cannot take now (a pipe
+    nobody reads, a slow terminal) waits in a buffer of at most `limit` bytes; lines beyond it
+    are dropped and counted. A line that must not be lost (`keep`) may exceed the limit."""
+
+    def __init__(self, fd: int, limit: int = 256 * 1024) -> None:
+        self.fd, self.limit = fd, limit
+        self.pending = b""
+        self.dropped = 0  # lines not written
+        self.broken = False  # the reader is gone (EPIPE): nothing more is tried
+
+    def write(self, line: bytes, keep: bool = False) -> None:
+        self._flush()
+        if self.broken:
+            self.dropped += 1
+            return
+        if self.pending:
+            if len(self.pending) + len(line) > self.limit and not keep:
+                self.dropped += 1
+            else:
+                self.pending += line
+            return
+        self.pending = line
+        self._flush()
+
+    def _flush(self) -> None:
+        while self.pending and not self.broken:
+            try:
+                written = os.write(self.fd, self.pending)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # EPIPE, EIO...: the target is gone; what is pending is lost
+                self.broken = True
+                self.dropped += self.pending.count(b"\n")
+                self.pending = b""
+                return
+            self.pending = self.pending[written:]
+
+    def flush(self, seconds: float) -> None:
+        """Write what is pending, waiting at most `seconds` for the reader to take it."""
+        end = time.monotonic() + seconds
+        with selectors.DefaultSelector() as sel:
+            try:
+                sel.register(self.fd, selectors.EVENT_WRITE)
+            except (OSError, ValueError):
+                return
+            while self.pending and not self.broken and (left := end - time.monotonic()) > 0:
+                if sel.select(left):
+                    self._flush()
+
+    def close(self, seconds: float) -> None:
+        """Flush for at most `seconds` (the reader may never come back); drop what is left."""
+        self.flush(seconds)
+        if self.pending:
+            self.dropped += self.pending.count(b"\n")
+            self.pending = b""
+
+
+def open_nonblocking(path: str, create: bool = False) -> int:
+    """An fd for appending to `path` that never blocks: a FIFO without a reader is refused
+    (ENXIO) instead of waiting for one. /proc/PID/fd/N of a pipe opens a description of our
+    own, so making it non-blocking changes nothing for the process that owns the pipe."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    return os.open(path, flags, 0o644)

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "hookrun"
 ALLOWED: Mapping[str, frozenset[str]] = {
     "errors": frozenset(),
     "system": frozenset(),
-    "config": frozenset(),
+    "config": frozenset({"system"}),
     "steps": frozenset({"config", "system"}),
     "state": frozenset({"config", "system"}),
     "engine": frozenset({"config", "steps", "state", "system"}),
