@@ -143,6 +143,7 @@ def _run(config: Config, hook: str, env: Mapping[str, str], started: float, cloc
         journal.conclude(report)
         return Outcome(report, report.exit_code)
     if lock.cancelled is not None:
+        journal.note("warning", "cancelled", lock.cancelled)
         report = unrun(config, hook, started, clock, lock.cancelled, interrupted=signal_module.SIGTERM)
         journal.conclude(report)
         return Outcome(report, report.exit_code)

@@ -72,10 +72,12 @@ def run_command(
             sup = _Supervisor.start(argv, env, cwd)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        timed_out = not sup.pump(lines, deadline, clock)
+        # TERM goes out KILL_GRACE before the deadline, so that KILL, for a command that
+        # ignores TERM, falls on the deadline and not after it
+        timed_out = not sup.pump(lines, deadline - KILL_GRACE, clock)
         if timed_out:
             sup.request_kill()
-            sup.pump(lines, clock.now() + KILL_GRACE + 1.0, clock)
+            sup.pump(lines, max(deadline, clock.now()) + 1.0, clock)
         drain(sup.out, lines, 0.05)
     finally:
         if sup is not None:

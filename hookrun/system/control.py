@@ -32,8 +32,10 @@ def open_pidfd(pid: int) -> int | None:
 
 
 def terminate_group(pgid: int, wait: Callable[[float], bool], grace: float = KILL_GRACE) -> None:
-    """SIGTERM the group, give the leader `grace` seconds, then SIGKILL the group."""
+    """SIGTERM the group, give the leader `grace` seconds, then SIGKILL the group. CONT after
+    TERM: a stopped process acts on TERM only once it runs again."""
     kill_group(pgid, signal.SIGTERM)
+    kill_group(pgid, signal.SIGCONT)
     if not wait(grace):
         kill_group(pgid, signal.SIGKILL)
     wait(1.0)

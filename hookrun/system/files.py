@@ -68,7 +68,12 @@ def sweep_temp(dir_fd: int, name: str | None = None) -> None:
 def open_regular(path: str, flags: int, mode: int = 0o644, dir_fd: int | None = None) -> int:
     """os.open that never blocks and only opens a regular file: a FIFO without a reader (or
     with one), a device or a socket at `path` is refused with OSError, at once."""
-    fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    except OSError as err:
+        if err.errno == errno.ENXIO:  # opened for writing: a FIFO with no reader
+            raise OSError(errno.EINVAL, "is a FIFO, not a regular file") from None
+        raise
     try:
         info = os.fstat(fd)
     except OSError:
