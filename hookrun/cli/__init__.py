@@ -25,7 +25,7 @@ from hookrun.errors import (
     LaunchError,
     exit_for_signal,
 )
-from hookrun.packaging.frozen import bind_to_launcher
+from hookrun.packaging.frozen import bind_to_launcher, sweep_leftovers
 from hookrun.system.clock import MonotonicClock
 from hookrun.system.procfs import process_age
 
@@ -164,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.masker = install(env)  # nothing printed from here on can show a secret value
     result: list[int] = []
     with error_handler(args, result):
-        bind_to_launcher()  # a one-file build: stop (SIGTERM) when its bootloader is killed
+        if bind_to_launcher():  # a one-file build: stop (SIGTERM) when its launcher is killed
+            sweep_leftovers()  # and remove what launchers killed while unpacking left behind
         result.append(dispatch(args, env, started))
     return result[-1]

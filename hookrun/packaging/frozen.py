@@ -1,12 +1,23 @@
 """What a one-file build (PyInstaller, also inside the static build) needs at start.
 
 The Python process of a one-file build is the child of the bootloader that unpacked it to a
-temporary directory. When that bootloader is SIGKILLed (what a container runtime does to an
-exec it gives up on), the bootloader cannot forward anything or clean up: this process would
-run on as an orphan, and the unpacked bundle would stay on disk. bind_to_launcher() asks the
-kernel for a SIGTERM when the bootloader dies, which hookrun handles like any SIGTERM (its
-commands are stopped, exit 143), and removes the unpacked bundle on the way out if the
-bootloader is gone.
+temporary directory (_MEIxxxxxx). In the static build, that bootloader is itself the child of
+the staticx launcher, which unpacked the bootloader and its libraries (staticx-xxxxxx). When a
+launcher is SIGKILLed (what a container runtime does to an exec it gives up on), it cannot
+forward anything or clean up: this process would run on as an orphan, and what it unpacked
+would stay on disk.
+
+- bind_to_launcher() asks the kernel for a SIGTERM when the bootloader dies, and watches the
+  staticx launcher (a pidfd, on a thread) to do the same when that one dies. hookrun handles
+  the SIGTERM like any other (its commands are stopped, exit 143) and, on the way out, removes
+  what the dead launcher can no longer remove.
+- sweep_leftovers() removes what launchers killed before hookrun could start left behind (a
+  SIGKILL while the bootloader unpacks): _MEI and staticx directories next to ours that no
+  live process uses. A crash-looping container on a size-limited emptyDir does not fill it.
+
+A launcher is recognised by the program it runs, not by /proc/PID/exe alone: under qemu-user
+(an arm64 image built on amd64) every process's exe is the emulator, and the program is a
+mapping of it.
 """
 
 from __future__ import annotations
@@ -15,20 +26,24 @@ import atexit
 import os
 import signal
 import sys
+import time
 
-from hookrun.system.control import libc_prctl
-from hookrun.system.procfs import exe_path
+from hookrun.system.control import libc_prctl, open_pidfd
+from hookrun.system.procfs import exe_path, parent_pid
 
 _PR_SET_PDEATHSIG = 1
+STALE_S = 5.0  # a bundle directory younger than this may belong to a hookrun still unpacking
 
 
 def bind_to_launcher() -> bool:
-    """Tie this process to its one-file bootloader; False when not a one-file build."""
+    """Tie this process to its one-file bootloader (and staticx launcher); False when not a
+    one-file build."""
     bundle = getattr(sys, "_MEIPASS", None)
     if not getattr(sys, "frozen", False) or not bundle or not _is_unpacked(bundle):
         return False
     launcher = os.getppid()
-    if exe_path(launcher) != exe_path(os.getpid()):  # already gone: we were handed to another parent
+    archive = os.environ.get("_PYI_ARCHIVE_FILE") or sys.executable
+    if not runs(launcher, archive):  # already gone: we were handed to another parent
         os.kill(os.getpid(), signal.SIGTERM)
         return True
     prctl = libc_prctl()
@@ -37,7 +52,45 @@ def bind_to_launcher() -> bool:
     atexit.register(_remove_if_orphaned, bundle, launcher)
     if os.getppid() != launcher:  # the bootloader died before the request was in place
         os.kill(os.getpid(), signal.SIGTERM)
+        return True
+    _watch_staticx(launcher)
     return True
+
+
+def runs(pid: int, program: str) -> bool:
+    """Process `pid` runs `program`: its exe, or (under qemu-user, where exe is the emulator)
+    a file mapping of it."""
+    if exe_path(pid) == program:
+        return True
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+            return any(line.rstrip("\n").endswith(" " + program) for line in maps)
+    except OSError:
+        return False
+
+
+def _watch_staticx(bootloader: int) -> None:
+    """In the static build, SIGTERM ourselves when the staticx launcher dies, and remove its
+    unpacked directory then (the bootloader's parent gets no signal of its parent's death)."""
+    bundle_dir, program = os.environ.get("STATICX_BUNDLE_DIR"), os.environ.get("STATICX_PROG_PATH")
+    outer = parent_pid(bootloader)
+    if not bundle_dir or not program or outer is None or not runs(outer, program):
+        return
+    pidfd = open_pidfd(outer)
+    if pidfd is None:
+        return
+    import selectors
+    import threading
+
+    def wait() -> None:
+        with selectors.DefaultSelector() as sel:
+            sel.register(pidfd, selectors.EVENT_READ)
+            while not sel.select(3600.0):
+                pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=wait, name="hookrun-launcher-watch", daemon=True).start()
+    atexit.register(_remove_if_gone, bundle_dir, outer)
 
 
 def _is_unpacked(bundle: str) -> bool:
@@ -51,3 +104,64 @@ def _remove_if_orphaned(bundle: str, launcher: int) -> None:
         import shutil
 
         shutil.rmtree(bundle, ignore_errors=True)
+
+
+def _remove_if_gone(directory: str, pid: int) -> None:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        import shutil
+
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def sweep_leftovers() -> int:
+    """Remove _MEI and staticx directories beside ours that launchers killed early left (no live
+    process maps a file from them); how many. Reads /proc only when there is a candidate."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if not getattr(sys, "frozen", False) or not bundle or not _is_unpacked(bundle):
+        return 0
+    ours = {os.path.realpath(bundle), os.path.realpath(os.environ.get("STATICX_BUNDLE_DIR") or bundle)}
+    parents = {os.path.dirname(path) for path in ours}
+    now, uid = time.time(), os.geteuid()
+    candidates = []
+    for parent in parents:
+        try:
+            entries = list(os.scandir(parent))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.startswith(("_MEI", "staticx-")) or entry.path in ours:
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if entry.is_dir(follow_symlinks=False) and info.st_uid == uid and now - info.st_mtime > STALE_S:
+                candidates.append(entry.path)
+    if not candidates:
+        return 0
+    used = _mapped_directories(candidates)
+    import shutil
+
+    removed = 0
+    for path in candidates:
+        if path not in used:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _mapped_directories(candidates: list[str]) -> set[str]:
+    """Those of `candidates` that some live process maps a file from (or runs from)."""
+    used: set[str] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/maps", encoding="utf-8", errors="replace") as maps:
+                text = maps.read()
+        except OSError:
+            continue
+        used.update(path for path in candidates if path + "/" in text)
+    return used

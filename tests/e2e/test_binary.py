@@ -119,3 +119,76 @@ def test_one_file_stops_when_its_bootloader_is_killed(dist: Path, tmp_path: Path
         for pid in tree:  # nothing outlives the test, whatever happened
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _start_hook(variant: str, config: Path, log: Path, tmp: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([str(ON_HOST[variant]), "--config", str(config), "--log-target", str(log),
+                             "prestop"], env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait_ready(log: Path, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while "| ready" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline and proc.poll() is None, "the hook did not start"
+        time.sleep(0.02)
+
+
+def test_static_stops_when_its_staticx_launcher_is_killed(dist: Path, tmp_path: Path) -> None:
+    """The static build has two launchers: staticx's (which unpacked the bootloader) above the
+    PyInstaller bootloader. A SIGKILL of the outer one ends the hook and leaves nothing."""
+    config, log, tmp = tmp_path / "hookrun.toml", tmp_path / "hook.log", tmp_path / "tmp"
+    config.write_text(ORPHAN_CONFIG)
+    tmp.mkdir()
+    outer = _start_hook("static", config, log, tmp)
+    tree: list[int] = []
+    try:
+        _wait_ready(log, outer)
+        tree = _descendants(outer.pid)  # the bootloader, hookrun, its supervisor, the command
+        assert len(tree) == 4, tree
+        assert sorted(p.name.split("-")[0][:4] for p in tmp.iterdir()) == ["_MEI", "stat"]
+        killed = time.monotonic()
+        outer.kill()
+        outer.wait(10)
+        while any(alive(pid) for pid in tree) or any(tmp.iterdir()):
+            assert time.monotonic() - killed < 5, f"left behind: {tree}, {list(tmp.iterdir())}"
+            time.sleep(0.02)
+    finally:
+        outer.kill()
+        outer.wait(10)
+        for pid in tree:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("variant", ["one-file", "static"])
+def test_bundles_left_by_early_kills_are_swept(variant: str, dist: Path, tmp_path: Path) -> None:
+    """A launcher SIGKILLed while it unpacks leaves its directory; the next start removes it,
+    but never the bundle of a hookrun still running beside it."""
+    config, log, tmp = tmp_path / "hookrun.toml", tmp_path / "hook.log", tmp_path / "tmp"
+    config.write_text(ORPHAN_CONFIG)
+    tmp.mkdir()
+    for delay in (0.02, 0.05, 0.1, 0.15):  # early: the bootloader is still unpacking
+        proc = _start_hook(variant, config, tmp_path / "early.log", tmp)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait(10)
+    time.sleep(0.5)  # a child that got further ends with its launcher: let it
+    left = list(tmp.iterdir())
+    running = _start_hook(variant, config, log, tmp)  # a hookrun that is using its bundle
+    try:
+        _wait_ready(log, running)
+        mine = {p for p in tmp.iterdir()} - set(left)
+        assert mine, "the running hookrun's bundle"
+        for path in tmp.iterdir():  # everything looks old enough to be stale
+            os.utime(path, (time.time() - 60, time.time() - 60))
+        quick = tmp_path / "quick.toml"
+        quick.write_text('[run]\n[[run.steps]]\nname = "a"\nexec = ["true"]\n')
+        done = subprocess.run([str(ON_HOST[variant]), "--config", str(quick), "run", "run"],
+                              env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp)}, capture_output=True,
+                              timeout=30, check=False)
+        assert done.returncode == 0, done.stderr
+        assert set(tmp.iterdir()) == mine  # the leftovers are gone, the running one's bundle is not
+    finally:
+        running.kill()
+        running.wait(10)
