@@ -44,5 +44,11 @@ dist/.built: $(shell find hookrun -name '*.py') build/build.sh build/hookrun.spe
 	bash build/build.sh
 	touch $@
 
+# The hookrun image (Dockerfile.example, target hookrun: FROM scratch, the static build) from
+# dist/, built with buildah: localhost/hookrun:VERSION and :latest (build/image.sh)
+.PHONY: image
+image: deps binary
+	bash build/image.sh
+
 clean:
 	rm -rf $(VENV) dist pyi-work .pytest_cache .mypy_cache .ruff_cache

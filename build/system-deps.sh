@@ -9,14 +9,16 @@ done
 for pkg in python3-venv python3-dev zlib1g-dev gcc libc6-dev binutils patchelf crun musl-tools; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
-[ ${#need[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" != 0 ]; then
-  echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2
-  exit 1
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# the tests start their own nginx on a free port; the packaged service is not needed
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
-pkill -x nginx 2>/dev/null || true
+# The tests start nginx processes of their own, on ports of their own: an nginx service the
+# package may have started is left alone.
+# podman, buildah, runc, debootstrap: the image tests (tests/e2e/test_podman.py), `make image`
+exec bash "$(dirname "$0")/container-deps.sh"

@@ -82,6 +82,7 @@ def test_pod_spec_matches_the_image(stage: str, container: str) -> None:
 
 def test_files_the_dockerfile_copies_exist() -> None:
     sources = re.findall(r"^(?:COPY|RUN .*?) ((?:config|build|tests)/\S+)", DOCKERFILE.read_text(), re.M)
-    assert sorted(sources) == ["build/build.sh", "config/nginx.toml", "tests/e2e/src/app.c"]
+    assert sorted(sources) == ["build/build.sh", "config/nginx.toml", "config/static-app.toml",
+                               "tests/e2e/src/app.c"]
     for source in sources:
         assert (ROOT / source).is_file(), source
