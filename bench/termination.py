@@ -338,6 +338,7 @@ def scenario_env(lab: Lab, prefix: Path) -> dict[str, str]:
         "DEREGISTER_URL": f"http://127.0.0.1:{lab.registry_port}/deregister", "HOSTNAME": "pod-a",
         "APP_PIDFILE": str(prefix / "nginx.pid"), "APP_LIFECYCLE_LOG": str(prefix / "lifecycle.log"),
         "HOOKRUN_STATE_DIR": str(prefix / "state"), "PYTHONPATH": str(ROOT),
+        "TMPDIR": str(lab.tmp),  # what emulate makes there is removed with it, even if it is killed
     })
     env.pop("HOOKRUN_CONFIG", None)
     env.pop("HOOKRUN_GRACE_PERIOD", None)
@@ -581,10 +582,11 @@ async def terminate(lab: Lab, scenario: str, seed_sleep: float, traffic: Traffic
     prefix = lab.tmp / f"pod-a-{index}"
     conf = nginx_conf(prefix, lab.html, lab.port_a, "a")
     pod = PodA(lab, prefix)
+    load = Load(traffic, lab.port_lb, rng)
+    load_task: asyncio.Task[None] | None = None
     try:
         await pod.start(scenario_config(scenario, seed_sleep, prefix, conf), conf)
         await lab.haproxy_command("set server be/a state ready")
-        load = Load(traffic, lab.port_lb, rng)
         load_task = asyncio.create_task(load.run(WARM + GRACE + 20))
         await asyncio.sleep(WARM)
         deleted = time.monotonic()
@@ -602,7 +604,12 @@ async def terminate(lab: Lab, scenario: str, seed_sleep: float, traffic: Traffic
         await asyncio.wait_for(load_task, REQUEST_TIMEOUT + 5)
         verdict = await pod.finish()
     finally:
+        load.stop()
+        if load_task is not None and not load_task.done():
+            load_task.cancel()
         pod.close()
+        with contextlib.suppress(OSError, RuntimeError):
+            await lab.haproxy_command("set server be/a state maint")
     await asyncio.sleep(0.1)  # haproxy logs a session when it ends: let the last lines arrive
     return summarize(lab, load.outcomes, scenario, traffic, d, deleted, gone, out_of_rotation, verdict)
 
@@ -700,7 +707,7 @@ class Usage:
 
 
 async def bench(args: argparse.Namespace, cells: list[tuple[str, float]], keys: list[str],
-                usage: Usage) -> list[Run]:
+                usage: Usage, stop: asyncio.Event) -> list[Run]:
     tmp = Path(tempfile.mkdtemp(prefix="hookrun-termination-"))
     lab = Lab(tmp, args.verbose)
     rng = random.Random(args.seed)
@@ -714,6 +721,8 @@ async def bench(args: argparse.Namespace, cells: list[tuple[str, float]], keys: 
         for name, d in cells:
             for _ in range(args.runs):
                 for key in keys:
+                    if stop.is_set():  # a cancellation can be lost in a race (asyncio.wait_for, 3.11)
+                        raise asyncio.CancelledError
                     index += 1
                     run = await terminate(lab, key, args.sleep, TRAFFIC[name], d, index, rng)
                     runs.append(run)
@@ -745,8 +754,15 @@ async def main_async(args: argparse.Namespace, cells: list[tuple[str, float]], k
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)  # clean up as on Ctrl-C
-    return await bench(args, cells, keys, usage)
+    stop = asyncio.Event()
+
+    def interrupted() -> None:  # Ctrl-C or SIGTERM: stop at once, clean up, report nothing
+        stop.set()
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupted)
+    return await bench(args, cells, keys, usage, stop)
 
 
 def main() -> int:
