@@ -707,8 +707,7 @@ class Usage:
 
 
 async def bench(args: argparse.Namespace, cells: list[tuple[str, float]], keys: list[str],
-                usage: Usage, stop: asyncio.Event) -> list[Run]:
-    tmp = Path(tempfile.mkdtemp(prefix="hookrun-termination-"))
+                usage: Usage, stop: asyncio.Event, tmp: Path) -> list[Run]:
     lab = Lab(tmp, args.verbose)
     rng = random.Random(args.seed)
     runs: list[Run] = []
@@ -750,7 +749,7 @@ async def bench(args: argparse.Namespace, cells: list[tuple[str, float]], keys: 
 
 
 async def main_async(args: argparse.Namespace, cells: list[tuple[str, float]], keys: list[str],
-                     usage: Usage) -> list[Run]:
+                     usage: Usage, tmp: Path) -> list[Run]:
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
@@ -762,7 +761,7 @@ async def main_async(args: argparse.Namespace, cells: list[tuple[str, float]], k
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, interrupted)
-    return await bench(args, cells, keys, usage, stop)
+    return await bench(args, cells, keys, usage, stop, tmp)
 
 
 def main() -> int:
@@ -791,11 +790,15 @@ def main() -> int:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         os.environ.pop(name, None)
     usage = Usage()
+    tmp = Path(tempfile.mkdtemp(prefix="hookrun-termination-"))  # removed by bench() unless --keep
     try:
-        runs = asyncio.run(main_async(args, cells, keys, usage))
+        runs = asyncio.run(main_async(args, cells, keys, usage, tmp))
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted; everything started was stopped and removed", file=sys.stderr)
         return 130
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
     mode = "--quick, " if args.quick else ""
     print(f"\nFailed requests per termination / delete->gone (median), {mode}{args.runs} run(s) per cell")
     print(f"haproxy TCP mode, retries 0, no redispatch; pod A out of rotation D s after the delete; "
@@ -808,6 +811,7 @@ def main() -> int:
     print(usage.describe())
     if args.json:
         document = {"format": 1, "quick": args.quick, "runs_per_cell": args.runs, "grace_s": GRACE,
+                    "workdir": str(tmp), "kept": args.keep,
                     "cells": [{"traffic": n, "d": d} for n, d in cells], "scenarios": keys,
                     "usage": asdict(usage), "runs": [asdict(r) for r in runs]}
         text = json.dumps(document, indent=1)
