@@ -27,6 +27,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -35,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = "/usr/sbin/nginx"
@@ -167,8 +169,6 @@ def loadavg() -> float:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -634,14 +634,12 @@ def summarize(lab: Lab, outcomes: list[Outcome], scenario: str, traffic: Traffic
 # --- the report --------------------------------------------------------------------------------
 
 def cell_text(runs: list[Run]) -> str:
+    """Failed requests (min-max over the runs) / delete->gone (median); "*": nginx outlived the wait."""
     if not runs:
         return "-"
     fails = [r.failed for r in runs]
     gones = [r.gone_s for r in runs if r.gone_s is not None]
-    mean = statistics.mean(fails)
-    fail = f"{mean:.0f}" if mean == int(mean) else f"{mean:.1f}"
-    if len(runs) > 1 and min(fails) != max(fails):
-        fail += f" ({min(fails)}-{max(fails)})"
+    fail = f"{min(fails)}" if min(fails) == max(fails) else f"{min(fails)}-{max(fails)}"
     gone = f"{statistics.median(gones):.1f}s" if gones else "never"
     if len(gones) < len(runs):
         gone += "*"
@@ -650,15 +648,37 @@ def cell_text(runs: list[Run]) -> str:
 
 def table(runs: list[Run], cells: list[tuple[str, float]], keys: list[str],
           found: dict[str, Scenario]) -> str:
-    width = max(16, *(len(cell_text(group)) + 2 for group in grouped(runs, cells, keys).values()))
-    head = f"{'traffic':<10}{'D':>3}  {'req/term':>8}  " + "".join(f"{found[k].label:>{width}}" for k in keys)
-    lines = [head, "-" * len(head)]
     groups = grouped(runs, cells, keys)
+    width = max(14, *(len(cell_text(group)) + 2 for group in groups.values()),
+                *(len(found[k].label) + 2 for k in keys))
+    head = f"{'traffic':<10}{'D':>3}  {'requests':>8}" + "".join(f"{found[k].label:>{width}}" for k in keys)
+    lines = [head, "-" * len(head)]
     for name, d in cells:
         in_cell = [r for r in runs if (r.traffic, r.d) == (name, d)]
         requests = f"{statistics.mean(r.requests for r in in_cell):.0f}" if in_cell else "-"
         row = "".join(f"{cell_text(groups[(name, d, k)]):>{width}}" for k in keys)
-        lines.append(f"{name:<10}{d:>2g}s  {requests:>8}  {row}")
+        lines.append(f"{name:<10}{d:>2g}s  {requests:>8}{row}")
+    return "\n".join(lines)
+
+
+def report(document: dict[str, Any]) -> str:
+    """The table and its legend, from the JSON document of a run."""
+    runs = [Run(**run) for run in document["runs"]]
+    cells = [(c["traffic"], float(c["d"])) for c in document["cells"]]
+    keys, found = document["scenarios"], scenarios(document["seed_sleep"])
+    per = document["runs_per_cell"]
+    several = per > 1
+    lines = [f"Failed requests per termination{' (min-max)' if several else ''} / delete->gone"
+             f"{' (median)' if several else ''}; {'--quick, ' if document['quick'] else ''}"
+             f"{per} termination{'s' if several else ''} per cell and scenario",
+             "haproxy TCP mode, retries 0, no redispatch; pod A out of rotation D s after the delete; "
+             f"grace period {document['grace_s']}s; {WARM:g}s of traffic before the delete",
+             table(runs, cells, keys, found),
+             "  requests: sent per termination, mean over the row (longer terminations send more)"]
+    lines += [f"  {name}: {TRAFFIC[name].describe}"
+              for name in sorted({n for n, _ in cells}, key=list(TRAFFIC).index)]
+    lines += [f"  {found[key].label}: {found[key].describe}" for key in keys]
+    lines.append(Usage(**document["usage"]).describe())
     return "\n".join(lines)
 
 
@@ -776,7 +796,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1, help="random seed of the load")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs, timelines)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show hookrun emulate's events")
+    parser.add_argument("--table", metavar="FILE", help="only print the table of a --json FILE saved before")
     args = parser.parse_args()
+    if args.table:
+        print(report(json.loads(Path(args.table).read_text())))
+        return 0
     args.runs = args.runs or (1 if args.quick else 3)
     cells = parse_cells(args.cells or (QUICK_CELLS if args.quick else
                                        ",".join(f"{t}:{d}" for t in TRAFFIC for d in (1, 2, 5))))
@@ -799,26 +823,15 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    mode = "--quick, " if args.quick else ""
-    print(f"\nFailed requests per termination / delete->gone (median), {mode}{args.runs} run(s) per cell")
-    print(f"haproxy TCP mode, retries 0, no redispatch; pod A out of rotation D s after the delete; "
-          f"grace period {GRACE}s; {WARM:g}s of traffic before the delete")
-    print(table(runs, cells, keys, found))
-    for name in sorted({n for n, _ in cells}, key=list(TRAFFIC).index):
-        print(f"  {name}: {TRAFFIC[name].describe}")
-    for key in keys:
-        print(f"  {found[key].label}: {found[key].describe}")
-    print(usage.describe())
-    if args.json:
-        document = {"format": 1, "quick": args.quick, "runs_per_cell": args.runs, "grace_s": GRACE,
-                    "workdir": str(tmp), "kept": args.keep,
-                    "cells": [{"traffic": n, "d": d} for n, d in cells], "scenarios": keys,
-                    "usage": asdict(usage), "runs": [asdict(r) for r in runs]}
-        text = json.dumps(document, indent=1)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n")
+    document = {"format": 1, "quick": args.quick, "runs_per_cell": args.runs, "grace_s": GRACE,
+                "seed_sleep": args.sleep, "workdir": str(tmp), "kept": args.keep,
+                "cells": [{"traffic": n, "d": d} for n, d in cells], "scenarios": keys,
+                "usage": asdict(usage), "runs": [asdict(r) for r in runs]}
+    print("\n" + report(document))
+    if args.json == "-":
+        print(json.dumps(document, indent=1))
+    elif args.json:
+        Path(args.json).write_text(json.dumps(document, indent=1) + "\n")
     return 0
 
 
