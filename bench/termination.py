@@ -13,7 +13,9 @@ Half the requests are slow: nginx sends a file at a limited rate, 0.1 to 0.5 s.
 
     .venv/bin/python bench/termination.py [--quick] [--runs N] [--cells dense:1,sparse:5]
                                           [--scenarios no-hook,nginx.toml] [--json FILE]
+    .venv/bin/python bench/termination.py --table FILE    # the table of a saved --json run
 Needs root (PID namespaces), nginx and haproxy (build/system-deps.sh installs both).
+Everything it starts (processes, configs, sockets, ports) is its own and is removed at the end.
 """
 
 from __future__ import annotations
