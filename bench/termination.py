@@ -1,0 +1,841 @@
+"""Rollouts: failed requests per termination and delete->gone time, with real parts.
+
+haproxy, in TCP mode with no retries and no redispatch (as kube-proxy forwards), balances two
+nginx pods, A and B, on 127.0.0.1. For each termination, pod A starts as
+`hookrun emulate --pid-namespace -- nginx ...` (nginx is PID 1 of its own PID namespace, the
+hooks run inside it) with the scenario's config; an open-loop load runs through haproxy; the
+pod is "deleted" (SIGTERM to emulate: the grace timer starts, preStop runs, then the stop
+signal, SIGKILL after the rest of the grace period, as the kubelet does); and D seconds after
+the delete, haproxy's runtime API takes A out of rotation, as endpoint propagation does.
+Every failed request (refused, reset, closed without an answer, cut mid-body, 5xx, timeout)
+is recorded with its time, its cause and the pod haproxy sent it to (from haproxy's log).
+Half the requests are slow: nginx sends a file at a limited rate, 0.1 to 0.5 s.
+
+    .venv/bin/python bench/termination.py [--quick] [--runs N] [--cells dense:1,sparse:5]
+                                          [--scenarios no-hook,nginx.toml] [--json FILE]
+    .venv/bin/python bench/termination.py --table FILE    # the table of a saved --json run
+Needs root (PID namespaces), nginx and haproxy (build/system-deps.sh installs both).
+Everything it starts (processes, configs, sockets, ports) is its own and is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+NGINX = "/usr/sbin/nginx"
+GRACE = 30  # terminationGracePeriodSeconds of pod A (the shipped configs say 30s too)
+WARM = 1.0  # seconds of traffic through both pods before the delete
+TAIL = 0.3  # seconds of traffic after max(delete + D, pod gone)
+REQUEST_TIMEOUT = 5.0
+MAX_IN_FLIGHT = 1000  # the open-loop client never holds more requests than this
+SLOW_RATE = 65536  # bytes/s of a slow answer (nginx limit_rate)
+CHUNK = 2048  # nginx sendfile_max_chunk: with limit_rate, the pace is one chunk at a time
+SLOW_SIZES = [CHUNK + int(SLOW_RATE * t) for t in (0.1, 0.2, 0.3, 0.4, 0.5)]
+QUICK_CELLS = "dense:1,dense:5,sparse:5,keepalive:2"
+LOG_FORMAT = "%Ts.%ms %cp %s %ts"  # haproxy: accept time, client port, server, termination state
+
+
+# --- what is measured --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Traffic:
+    name: str
+    rate: float  # requests per second, all clients together
+    connections: int  # 0: a new connection per request; N: N keep-alive clients
+    describe: str
+
+
+TRAFFIC = {
+    "dense": Traffic("dense", 200, 0, "200 req/s, a new connection each (Poisson arrivals), half slow"),
+    "sparse": Traffic("sparse", 4, 0, "4 req/s, a new connection each (Poisson arrivals), half slow"),
+    "keepalive": Traffic("keepalive", 80, 32, "32 keep-alive clients pinned to their pod, 2.5 req/s "
+                         "each (80 req/s), half slow"),
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    label: str  # column title
+    describe: str
+
+
+def scenarios(seed_sleep: float) -> dict[str, Scenario]:
+    quit_wait = "nginx -s quit && while killall -0 nginx; do sleep 1; done"
+    sleep = f"{seed_sleep:g}"
+    found = [
+        Scenario("no-hook", "no hook", "no preStop: SIGTERM at once (nginx's fast shutdown)"),
+        Scenario("quit-killall", "quit+killall", f"the seed's hook: sh -c '{quit_wait}'"),
+        Scenario("sleep-quit", f"sleep {sleep}+quit", f"the seed's hook: sh -c 'sleep {sleep} && {quit_wait}'"),
+        Scenario("nginx.toml", "nginx.toml", "hookrun with config/nginx.toml (deregister, sleep 3s, drain "
+                 "<= 10s, QUIT, wait for exit)"),
+        Scenario("logfile.toml", "logfile.toml", "hookrun with config/logfile.toml (sleep 3s, QUIT, wait "
+                 "for the pid file to go)"),
+    ]
+    return {s.key: s for s in found}
+
+
+@dataclass
+class Outcome:
+    start: float  # monotonic
+    wall: float  # time.time() at the start, to match haproxy's log
+    slow: bool
+    end: float = 0.0
+    port: int | None = None  # the client's local port
+    pod: str | None = None  # "a" or "b": the answer's X-Pod header, else haproxy's log
+    cause: str | None = None  # None: answered in full with a status below 500
+    retried: bool = False  # failed on a reused keep-alive connection, retried once on a new one
+
+
+@dataclass
+class Run:
+    scenario: str
+    traffic: str
+    d: float
+    requests: int
+    failed: int
+    failed_before_delete: int  # failed (ended) before the delete: not the termination's doing
+    causes: dict[str, int]
+    failed_by_pod: dict[str, int]
+    retried: int
+    gone_s: float | None  # delete -> nginx master exited
+    out_of_rotation_s: float  # delete -> haproxy's answer to `state maint`
+    verdict: str
+    failures: list[dict[str, object]] = field(default_factory=list)  # each: t (from delete), cause, pod
+
+
+# --- processes -------------------------------------------------------------------------------
+
+class Procs:
+    """Every process started here, each in a session of its own: SIGKILLed group by group at the end."""
+
+    def __init__(self) -> None:
+        self.started: list[asyncio.subprocess.Process] = []
+
+    async def start(self, argv: list[str], **kwargs: object) -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                    start_new_session=True, **kwargs)  # type: ignore[arg-type]
+        self.started.append(proc)
+        return proc
+
+    async def close(self) -> None:
+        for proc in self.started:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+        for proc in self.started:
+            with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
+                await asyncio.wait_for(proc.wait(), 10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process, 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return sum(values) - idle, sum(values)
+
+
+def loadavg() -> float:
+    with open("/proc/loadavg") as handle:
+        return float(handle.read().split()[0])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_accepting(port: int, alive: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if not alive():
+                raise RuntimeError(f"the server for port {port} ended before accepting") from None
+            await asyncio.sleep(0.02)
+    raise RuntimeError(f"nothing accepts on 127.0.0.1:{port} after {seconds:g} s")
+
+
+# --- the lab: two pods, a balancer, a registry --------------------------------------------------
+
+def nginx_conf(prefix: Path, html: Path, port: int, pod: str) -> Path:
+    temp = prefix / "tmp"
+    temp.mkdir(parents=True, exist_ok=True)
+    user = "user root;\n" if os.geteuid() == 0 else ""  # workers read our private temp dir
+    paths = "".join(f"    {kind}_temp_path {temp}/{kind};\n"
+                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        f"{user}worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log notice;\n"
+        "events { worker_connections 2048; }\n"
+        f"http {{\n    access_log off;\n{paths}    keepalive_timeout 60s;\n    keepalive_requests 100000;\n"
+        f"    server {{\n        listen 127.0.0.1:{port} backlog=1024;\n        root {html};\n"
+        f"        add_header X-Pod {pod} always;\n"
+        f"        location /slow/ {{ limit_rate {SLOW_RATE}; sendfile_max_chunk {CHUNK}; }}\n"
+        "    }\n}\n")
+    return conf
+
+
+def haproxy_cfg(tmp: Path, port: int, port_a: int, port_b: int) -> Path:
+    cfg = tmp / "haproxy.cfg"
+    cfg.write_text(
+        "global\n    nbthread 1\n    maxconn 4000\n    log stdout format raw local0\n"
+        f"    stats socket {tmp}/haproxy.sock mode 600 level admin\n"
+        "defaults\n    mode tcp\n    log global\n"
+        f'    log-format "{LOG_FORMAT}"\n'
+        "    retries 0\n    no option redispatch\n"
+        "    timeout connect 2s\n    timeout client 60s\n    timeout server 60s\n"
+        f"frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n"
+        "backend be\n    balance roundrobin\n"
+        f"    server a 127.0.0.1:{port_a} disabled\n    server b 127.0.0.1:{port_b}\n")
+    return cfg
+
+
+@dataclass
+class Session:
+    accepted: float  # wall clock
+    server: str
+    state: str
+
+
+class Lab:
+    def __init__(self, tmp: Path, verbose: bool) -> None:
+        self.tmp, self.verbose = tmp, verbose
+        self.procs = Procs()
+        self.html = tmp / "html"
+        self.port_lb, self.port_a, self.port_b = free_port(), free_port(), free_port()
+        self.sessions: dict[int, list[Session]] = {}  # client port -> haproxy sessions, in order
+        self.registry_calls: list[float] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.server: asyncio.AbstractServer | None = None
+        self.registry_port = 0
+        self.cpu_others = 0.0  # CPU seconds of haproxy and pod B, read before they are killed
+
+    async def start(self) -> None:
+        (self.html / "slow").mkdir(parents=True)
+        (self.html / "fast.txt").write_text("ok\n")
+        for index, size in enumerate(SLOW_SIZES, 1):
+            (self.html / "slow" / f"{index}.bin").write_bytes(b"x" * size)
+        conf_b = nginx_conf(self.tmp / "pod-b", self.html, self.port_b, "b")
+        self.nginx_b = await self.procs.start([NGINX, "-g", "daemon off;", "-c", str(conf_b),
+                                               "-e", str(self.tmp / "pod-b/error.log")])
+        await wait_accepting(self.port_b, lambda: self.nginx_b.returncode is None)
+        cfg = haproxy_cfg(self.tmp, self.port_lb, self.port_a, self.port_b)
+        with open(self.tmp / "haproxy.err", "wb") as err:
+            self.haproxy = await self.procs.start(["haproxy", "-db", "-f", str(cfg)],
+                                                  stdout=asyncio.subprocess.PIPE, stderr=err)
+        self.tasks.append(asyncio.create_task(self._read_haproxy_log()))
+        await wait_accepting(self.port_lb, lambda: self.haproxy.returncode is None)
+        self.server = await asyncio.start_server(self._registry, "127.0.0.1", 0)
+        self.registry_port = self.server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        for proc in (getattr(self, "haproxy", None), getattr(self, "nginx_b", None)):
+            if proc is not None and proc.returncode is None:
+                self.cpu_others += cpu_seconds(proc.pid)
+        if self.server is not None:
+            self.server.close()
+        for task in self.tasks:
+            task.cancel()
+        await self.procs.close()
+
+    async def _read_haproxy_log(self) -> None:
+        assert self.haproxy.stdout is not None
+        while line := await self.haproxy.stdout.readline():
+            parts = line.decode(errors="replace").split()
+            with contextlib.suppress(ValueError, IndexError):
+                session = Session(float(parts[0]), parts[2], parts[3])
+                self.sessions.setdefault(int(parts[1]), []).append(session)
+
+    async def _registry(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """DEREGISTER_URL of config/nginx.toml: answers 204 and notes when it was called."""
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            self.registry_calls.append(time.monotonic())
+            writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    async def haproxy_command(self, command: str) -> str:
+        reader, writer = await asyncio.open_unix_connection(str(self.tmp / "haproxy.sock"))
+        writer.write(command.encode() + b"\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        if answer.strip():
+            raise RuntimeError(f"haproxy: {command}: {answer.decode(errors='replace').strip()}")
+        return answer.decode()
+
+    def pod_of(self, outcome: Outcome) -> str | None:
+        """The server haproxy chose for this request's connection (the latest session of that
+        client port accepted before the request started)."""
+        if outcome.port is None:
+            return None
+        chosen = None
+        for session in self.sessions.get(outcome.port, []):
+            if session.accepted <= outcome.wall + 0.05:
+                chosen = session
+        return None if chosen is None else chosen.server
+
+
+# --- pod A under hookrun emulate ------------------------------------------------------------------
+
+def scenario_config(key: str, seed_sleep: float, prefix: Path, conf: Path) -> Path:
+    """The hookrun config of a scenario: a shipped file, or the seed's hook written as TOML."""
+    if key.endswith(".toml"):
+        return ROOT / "config" / key
+    head = f'[settings]\ngrace_period = "{GRACE}s"\n'
+    quit_wait = f"nginx -c {conf} -e {prefix}/error.log -s quit && while killall -0 nginx; do sleep 1; done"
+    script = {"no-hook": None, "quit-killall": quit_wait,
+              "sleep-quit": f"sleep {seed_sleep:g} && {quit_wait}"}[key]
+    text = head if script is None else (
+        f'{head}\n[prestop]\n\n[[prestop.steps]]\nname = "seed-hook"\nshell = {json.dumps(script)}\n')
+    path = prefix / "hookrun.toml"
+    path.write_text(text)
+    return path
+
+
+def scenario_env(lab: Lab, prefix: Path) -> dict[str, str]:
+    """What the shipped configs read from the environment, pointed at pod A."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in
+           ("http_proxy", "https_proxy", "all_proxy")}  # the hooks' traffic stays on loopback
+    env.update({
+        "NGINX_PORT": str(lab.port_a), "NGINX_PIDFILE": str(prefix / "nginx.pid"),
+        "DEREGISTER_URL": f"http://127.0.0.1:{lab.registry_port}/deregister", "HOSTNAME": "pod-a",
+        "APP_PIDFILE": str(prefix / "nginx.pid"), "APP_LIFECYCLE_LOG": str(prefix / "lifecycle.log"),
+        "HOOKRUN_STATE_DIR": str(prefix / "state"), "PYTHONPATH": str(ROOT),
+        "TMPDIR": str(lab.tmp),  # what emulate makes there is removed with it, even if it is killed
+    })
+    env.pop("HOOKRUN_CONFIG", None)
+    env.pop("HOOKRUN_GRACE_PERIOD", None)
+    return env
+
+
+class PodA:
+    """One instance of pod A: nginx as PID 1 of its own PID namespace under `hookrun emulate`."""
+
+    def __init__(self, lab: Lab, prefix: Path) -> None:
+        self.lab, self.prefix = lab, prefix
+        self.lines: list[str] = []
+        self.app_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.pidfd: int | None = None
+        self.gone: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    async def start(self, config: Path, conf: Path) -> None:
+        argv = [sys.executable, "-m", "hookrun", "--config", str(config), "emulate", "--pid-namespace",
+                "--grace-period", f"{GRACE}s", "--timeline", str(self.prefix / "timeline.json"), "--",
+                NGINX, "-g", "daemon off;", "-c", str(conf), "-e", str(self.prefix / "error.log")]
+        with open(self.prefix / "emulate.out", "wb") as out:
+            self.emulate = await self.lab.procs.start(argv, cwd=str(ROOT), env=scenario_env(self.lab, self.prefix),
+                                                      stdout=out, stderr=asyncio.subprocess.PIPE)
+        self.reader = asyncio.create_task(self._read())
+        pid = await asyncio.wait_for(asyncio.shield(self.app_pid), 10)
+        self.pidfd = os.pidfd_open(pid)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.pidfd, self._exited)
+        await wait_accepting(self.lab.port_a, lambda: not self.gone.done())
+
+    def _exited(self) -> None:
+        assert self.pidfd is not None
+        asyncio.get_running_loop().remove_reader(self.pidfd)
+        if not self.gone.done():
+            self.gone.set_result(time.monotonic())
+
+    async def _read(self) -> None:
+        assert self.emulate.stderr is not None
+        while raw := await self.emulate.stderr.readline():
+            line = raw.decode(errors="replace").rstrip()
+            self.lines.append(line)
+            if self.lab.verbose:
+                print(f"    emulate: {line}", file=sys.stderr)
+            found = re.search(r"app started: .*\(pid (\d+)", line)
+            if found and not self.app_pid.done():
+                self.app_pid.set_result(int(found.group(1)))
+        if not self.app_pid.done():
+            self.app_pid.set_exception(RuntimeError("hookrun emulate ended before the app started:\n"
+                                                    + "\n".join(self.lines[-20:])))
+
+    def delete(self) -> None:
+        """`kubectl delete pod`: the emulated kubelet starts the grace timer and runs preStop."""
+        os.kill(self.emulate.pid, signal.SIGTERM)
+
+    async def finish(self) -> str:
+        """Wait for emulate to end (bounded); its verdict."""
+        try:
+            await asyncio.wait_for(self.emulate.wait(), GRACE + 10)
+        except asyncio.TimeoutError:
+            os.killpg(self.emulate.pid, signal.SIGKILL)
+            await self.emulate.wait()
+            return "hookrun emulate did not end: killed"
+        finally:
+            await asyncio.wait_for(self.reader, 5)
+            self.close()
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            return str(json.loads((self.prefix / "timeline.json").read_text())["verdict"])
+        return f"no timeline (emulate exit {self.emulate.returncode})"
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(self.pidfd)
+            with contextlib.suppress(ProcessLookupError, OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)  # no-op once it has exited
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
+# --- the load --------------------------------------------------------------------------------------
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.port = int(writer.get_extra_info("sockname")[1])
+        self.used = False
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def connect(port: int) -> Connection:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    return Connection(reader, writer)
+
+
+async def exchange(conn: Connection, path: str, keep: bool, outcome: Outcome) -> bool:
+    """One request on `conn`; fills outcome.pod / cause. True if any byte of an answer came."""
+    conn.used = True
+    header = "keep-alive" if keep else "close"
+    conn.writer.write(f"GET {path} HTTP/1.1\r\nHost: pod\r\nConnection: {header}\r\n\r\n".encode())
+    await conn.writer.drain()
+    status = await conn.reader.readline()
+    if not status:
+        outcome.cause = "closed without an answer"
+        return False
+    try:
+        head = await conn.reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        outcome.cause = "cut mid-answer"
+        return True
+    length = re.search(rb"(?i)\r?\ncontent-length:\s*(\d+)", b"\n" + head)
+    pod = re.search(rb"(?i)\r?\nx-pod:\s*(\w+)", b"\n" + head)
+    outcome.pod = pod.group(1).decode() if pod else None
+    try:
+        await conn.reader.readexactly(int(length.group(1)) if length else 0)
+    except asyncio.IncompleteReadError:
+        outcome.cause = "cut mid-answer"
+        return True
+    code = int(status.split()[1])
+    if code >= 500:
+        outcome.cause = f"HTTP {code}"
+    return True
+
+
+def error_cause(err: BaseException) -> str:
+    if isinstance(err, asyncio.TimeoutError):
+        return "timeout"
+    if isinstance(err, ConnectionRefusedError):
+        return "refused"
+    if isinstance(err, ConnectionResetError):
+        return "reset"
+    if isinstance(err, BrokenPipeError):
+        return "closed while sending"
+    return f"error: {type(err).__name__}"
+
+
+class Load:
+    """Open-loop load through the balancer, recorded request by request."""
+
+    def __init__(self, traffic: Traffic, port: int, rng: random.Random) -> None:
+        self.traffic, self.port, self.rng = traffic, port, rng
+        self.outcomes: list[Outcome] = []
+        self.stopping = False
+
+    def _new(self) -> tuple[Outcome, str]:
+        slow = self.rng.random() < 0.5
+        path = f"/slow/{self.rng.randint(1, len(SLOW_SIZES))}.bin" if slow else "/fast.txt"
+        outcome = Outcome(time.monotonic(), time.time(), slow)
+        self.outcomes.append(outcome)
+        return outcome, path
+
+    async def run(self, cap: float) -> None:
+        """Until stop(); `cap` bounds the seconds it may run in any case."""
+        deadline = time.monotonic() + cap
+        if self.traffic.connections:
+            await asyncio.gather(*(self._client(deadline) for _ in range(self.traffic.connections)))
+        else:
+            await self._open_loop(deadline)
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    async def _open_loop(self, deadline: float) -> None:
+        pending: set[asyncio.Task[None]] = set()
+        due = time.monotonic()
+        while not self.stopping and time.monotonic() < deadline:
+            due += self.rng.expovariate(self.traffic.rate)
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            outcome, path = self._new()
+            if len(pending) >= MAX_IN_FLIGHT:
+                outcome.cause, outcome.end = "not sent: client overloaded", outcome.start
+                continue
+            task = asyncio.create_task(self._one(outcome, path))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        if pending:
+            await asyncio.wait(pending, timeout=REQUEST_TIMEOUT + 1)
+
+    async def _one(self, outcome: Outcome, path: str) -> None:
+        conn = None
+        try:
+            conn = await asyncio.wait_for(connect(self.port), REQUEST_TIMEOUT)
+            outcome.port = conn.port
+            await asyncio.wait_for(exchange(conn, path, False, outcome), REQUEST_TIMEOUT)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError) as err:
+            outcome.cause = error_cause(err)
+        finally:
+            outcome.end = time.monotonic()
+            if conn is not None:
+                conn.close()
+
+    async def _client(self, deadline: float) -> None:
+        """A keep-alive client: one request at a time on its connection, at a steady pace. Like
+        HTTP client libraries, it drops an idle connection the server has closed, and retries a
+        request once on a new connection when a reused one closed before any byte of the answer."""
+        period = self.traffic.connections / self.traffic.rate
+        due = time.monotonic() + self.rng.uniform(0, period)
+        conn: Connection | None = None
+        while not self.stopping and time.monotonic() < deadline:
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            due = max(due + period, time.monotonic() - period)  # late after a slow answer: no bursts
+            if self.stopping:
+                break
+            outcome, path = self._new()
+            if conn is not None and conn.reader.at_eof():
+                conn.close()
+                conn = None
+            conn = await self._keepalive_request(conn, outcome, path)
+            outcome.end = time.monotonic()
+        if conn is not None:
+            conn.close()
+
+    async def _keepalive_request(self, conn: Connection | None, outcome: Outcome,
+                                 path: str) -> Connection | None:
+        for attempt in (1, 2):
+            reused = conn is not None
+            answered = False
+            try:
+                if conn is None:
+                    conn = await asyncio.wait_for(connect(self.port), REQUEST_TIMEOUT)
+                outcome.port, outcome.cause = conn.port, None
+                answered = await asyncio.wait_for(exchange(conn, path, True, outcome), REQUEST_TIMEOUT)
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError) as err:
+                outcome.cause = error_cause(err)
+            if outcome.cause is None:
+                return conn
+            if conn is not None:
+                conn.close()
+                conn = None
+            if not (reused and not answered and attempt == 1):
+                return None
+            outcome.retried = True
+        return None
+
+
+# --- one termination --------------------------------------------------------------------------
+
+async def terminate(lab: Lab, scenario: str, seed_sleep: float, traffic: Traffic, d: float,
+                    index: int, rng: random.Random) -> Run:
+    prefix = lab.tmp / f"pod-a-{index}"
+    conf = nginx_conf(prefix, lab.html, lab.port_a, "a")
+    pod = PodA(lab, prefix)
+    load = Load(traffic, lab.port_lb, rng)
+    load_task: asyncio.Task[None] | None = None
+    try:
+        await pod.start(scenario_config(scenario, seed_sleep, prefix, conf), conf)
+        await lab.haproxy_command("set server be/a state ready")
+        load_task = asyncio.create_task(load.run(WARM + GRACE + 20))
+        await asyncio.sleep(WARM)
+        deleted = time.monotonic()
+        pod.delete()
+        await asyncio.sleep(max(0.0, deleted + d - time.monotonic()))
+        await lab.haproxy_command("set server be/a state maint")
+        out_of_rotation = time.monotonic() - deleted
+        try:
+            gone: float | None = await asyncio.wait_for(asyncio.shield(pod.gone), GRACE + 5)
+        except asyncio.TimeoutError:
+            gone = None
+        end = max(deleted + d, gone or time.monotonic()) + TAIL
+        await asyncio.sleep(max(0.0, end - time.monotonic()))
+        load.stop()
+        await asyncio.wait_for(load_task, REQUEST_TIMEOUT + 5)
+        verdict = await pod.finish()
+    finally:
+        load.stop()
+        if load_task is not None and not load_task.done():
+            load_task.cancel()
+        pod.close()
+        with contextlib.suppress(OSError, RuntimeError):
+            await lab.haproxy_command("set server be/a state maint")
+    await asyncio.sleep(0.1)  # haproxy logs a session when it ends: let the last lines arrive
+    return summarize(lab, load.outcomes, scenario, traffic, d, deleted, gone, out_of_rotation, verdict)
+
+
+def summarize(lab: Lab, outcomes: list[Outcome], scenario: str, traffic: Traffic, d: float,
+              deleted: float, gone: float | None, out_of_rotation: float, verdict: str) -> Run:
+    failed = [o for o in outcomes if o.cause is not None]
+    for outcome in failed:
+        outcome.pod = outcome.pod or lab.pod_of(outcome) or "none"
+    return Run(
+        scenario=scenario, traffic=traffic.name, d=d, requests=len(outcomes), failed=len(failed),
+        failed_before_delete=sum(1 for o in failed if o.end < deleted),
+        causes=dict(Counter(o.cause or "" for o in failed)),
+        failed_by_pod=dict(Counter(o.pod or "none" for o in failed)),
+        retried=sum(1 for o in outcomes if o.retried),
+        gone_s=None if gone is None else round(gone - deleted, 3),
+        out_of_rotation_s=round(out_of_rotation, 3), verdict=verdict,
+        failures=[{"t": round(o.start - deleted, 3), "cause": o.cause, "pod": o.pod, "slow": o.slow}
+                  for o in failed])
+
+
+# --- the report --------------------------------------------------------------------------------
+
+def cell_text(runs: list[Run]) -> str:
+    """Failed requests (min-max over the runs) / delete->gone (median); "*": nginx outlived the wait."""
+    if not runs:
+        return "-"
+    fails = [r.failed for r in runs]
+    gones = [r.gone_s for r in runs if r.gone_s is not None]
+    fail = f"{min(fails)}" if min(fails) == max(fails) else f"{min(fails)}-{max(fails)}"
+    gone = f"{statistics.median(gones):.1f}s" if gones else "never"
+    if len(gones) < len(runs):
+        gone += "*"
+    return f"{fail} / {gone}"
+
+
+def table(runs: list[Run], cells: list[tuple[str, float]], keys: list[str],
+          found: dict[str, Scenario]) -> str:
+    groups = grouped(runs, cells, keys)
+    width = max(14, *(len(cell_text(group)) + 2 for group in groups.values()),
+                *(len(found[k].label) + 2 for k in keys))
+    head = f"{'traffic':<10}{'D':>3}  {'requests':>8}" + "".join(f"{found[k].label:>{width}}" for k in keys)
+    lines = [head, "-" * len(head)]
+    for name, d in cells:
+        in_cell = [r for r in runs if (r.traffic, r.d) == (name, d)]
+        requests = f"{statistics.mean(r.requests for r in in_cell):.0f}" if in_cell else "-"
+        row = "".join(f"{cell_text(groups[(name, d, k)]):>{width}}" for k in keys)
+        lines.append(f"{name:<10}{d:>2g}s  {requests:>8}{row}")
+    return "\n".join(lines)
+
+
+def report(document: dict[str, Any]) -> str:
+    """The table and its legend, from the JSON document of a run."""
+    runs = [Run(**run) for run in document["runs"]]
+    cells = [(c["traffic"], float(c["d"])) for c in document["cells"]]
+    keys, found = document["scenarios"], scenarios(document["seed_sleep"])
+    per = document["runs_per_cell"]
+    several = per > 1
+    lines = [f"Failed requests per termination{' (min-max)' if several else ''} / delete->gone"
+             f"{' (median)' if several else ''}; {'--quick, ' if document['quick'] else ''}"
+             f"{per} termination{'s' if several else ''} per cell and scenario",
+             "haproxy TCP mode, retries 0, no redispatch; pod A out of rotation D s after the delete; "
+             f"grace period {document['grace_s']}s; {WARM:g}s of traffic before the delete",
+             table(runs, cells, keys, found),
+             "  requests: sent per termination, mean over the row (longer terminations send more)"]
+    lines += [f"  {name}: {TRAFFIC[name].describe}"
+              for name in sorted({n for n, _ in cells}, key=list(TRAFFIC).index)]
+    lines += [f"  {found[key].label}: {found[key].describe}" for key in keys]
+    lines.append(Usage(**document["usage"]).describe())
+    return "\n".join(lines)
+
+
+def grouped(runs: list[Run], cells: list[tuple[str, float]], keys: list[str]) -> dict[tuple[str, float, str], list[Run]]:
+    return {(name, d, k): [r for r in runs if (r.traffic, r.d, r.scenario) == (name, d, k)]
+            for name, d in cells for k in keys}
+
+
+def parse_cells(text: str) -> list[tuple[str, float]]:
+    cells = []
+    for item in text.split(","):
+        name, _, d = item.strip().partition(":")
+        if name not in TRAFFIC or not d:
+            raise SystemExit(f"--cells: {item!r}: write TRAFFIC:D with TRAFFIC one of {', '.join(TRAFFIC)}")
+        cells.append((name, float(d)))
+    return cells
+
+
+def missing() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (pod A runs in a PID namespace of its own)"
+    for tool in (NGINX, shutil.which("haproxy"), shutil.which("killall")):
+        if tool is None or not os.access(tool, os.X_OK):
+            return "needs nginx, haproxy and killall (build/system-deps.sh installs them)"
+    return None
+
+
+@dataclass
+class Usage:
+    wall: float = 0.0
+    machine_busy: float = 0.0  # fraction of all CPUs
+    cpus: int = 1
+    load_min: float = 0.0
+    load_max: float = 0.0
+    bench_cpu: float = 0.0  # seconds: the client and the orchestration (this process)
+    children_cpu: float = 0.0  # seconds: hookrun emulate, pods A and their hooks
+    balancer_and_b_cpu: float = 0.0
+
+    def describe(self) -> str:
+        per = (lambda s: s / self.wall) if self.wall else (lambda s: 0.0)
+        return (f"CPU during the run ({self.wall:.0f} s): machine {self.machine_busy * 100:.0f}% busy over "
+                f"{self.cpus} CPUs, load average (1 min) {self.load_min:.2f}-{self.load_max:.2f}; "
+                f"cores used on average: load client + orchestration {per(self.bench_cpu):.2f}, "
+                f"pod A + hookrun emulate + hooks {per(self.children_cpu):.2f}, "
+                f"haproxy + pod B {per(self.balancer_and_b_cpu):.2f}")
+
+
+async def bench(args: argparse.Namespace, cells: list[tuple[str, float]], keys: list[str],
+                usage: Usage, stop: asyncio.Event, tmp: Path) -> list[Run]:
+    lab = Lab(tmp, args.verbose)
+    rng = random.Random(args.seed)
+    runs: list[Run] = []
+    busy0, total0 = machine_cpu()
+    started, times0 = time.monotonic(), os.times()
+    usage.load_min = usage.load_max = loadavg()
+    try:
+        await lab.start()
+        index = 0
+        for name, d in cells:
+            for _ in range(args.runs):
+                for key in keys:
+                    if stop.is_set():  # a cancellation can be lost in a race (asyncio.wait_for, 3.11)
+                        raise asyncio.CancelledError
+                    index += 1
+                    run = await terminate(lab, key, args.sleep, TRAFFIC[name], d, index, rng)
+                    runs.append(run)
+                    load = loadavg()
+                    usage.load_min, usage.load_max = min(usage.load_min, load), max(usage.load_max, load)
+                    print(f"  {name:<9} D={d:g}s {key:<13} failed {run.failed:>4} of {run.requests:>5}  "
+                          f"gone {run.gone_s if run.gone_s is not None else 'never'}s  "
+                          f"{dict(run.causes) or ''}  load {load:.2f}", file=sys.stderr, flush=True)
+    finally:
+        await lab.close()
+        usage.balancer_and_b_cpu = lab.cpu_others
+        if args.keep:
+            print(f"kept {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+        busy1, total1 = machine_cpu()
+        times1 = os.times()
+        usage.wall = time.monotonic() - started
+        usage.machine_busy = (busy1 - busy0) / max(1, total1 - total0)
+        usage.cpus = os.cpu_count() or 1
+        usage.bench_cpu = (times1.user + times1.system) - (times0.user + times0.system)
+        usage.children_cpu = ((times1.children_user + times1.children_system)
+                              - (times0.children_user + times0.children_system))
+    return runs
+
+
+async def main_async(args: argparse.Namespace, cells: list[tuple[str, float]], keys: list[str],
+                     usage: Usage, tmp: Path) -> list[Run]:
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def interrupted() -> None:  # Ctrl-C or SIGTERM: stop at once, clean up, report nothing
+        stop.set()
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, interrupted)
+    return await bench(args, cells, keys, usage, stop, tmp)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"one termination per cell, cells {QUICK_CELLS} (under 3 minutes)")
+    parser.add_argument("--runs", type=int, help="terminations per cell and scenario (default 3; --quick: 1)")
+    parser.add_argument("--cells", help="TRAFFIC:D,... (default: every traffic with D = 1, 2, 5)")
+    parser.add_argument("--scenarios", help="comma-separated, default all: " + ", ".join(scenarios(10)))
+    parser.add_argument("--sleep", type=float, default=10.0, help="the sleep of the sleep-quit seed hook (10)")
+    parser.add_argument("--json", metavar="FILE", help="also write every run as JSON to FILE (- for stdout)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the load")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs, timelines)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show hookrun emulate's events")
+    parser.add_argument("--table", metavar="FILE", help="only print the table of a --json FILE saved before")
+    args = parser.parse_args()
+    if args.table:
+        print(report(json.loads(Path(args.table).read_text())))
+        return 0
+    args.runs = args.runs or (1 if args.quick else 3)
+    cells = parse_cells(args.cells or (QUICK_CELLS if args.quick else
+                                       ",".join(f"{t}:{d}" for t in TRAFFIC for d in (1, 2, 5))))
+    found = scenarios(args.sleep)
+    keys = args.scenarios.split(",") if args.scenarios else list(found)
+    if unknown := [k for k in keys if k not in found]:
+        parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(found)}")
+    if problem := missing():
+        print(f"bench/termination.py skipped: {problem}")
+        return 0
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        os.environ.pop(name, None)
+    usage = Usage()
+    tmp = Path(tempfile.mkdtemp(prefix="hookrun-termination-"))  # removed by bench() unless --keep
+    try:
+        runs = asyncio.run(main_async(args, cells, keys, usage, tmp))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; everything started was stopped and removed", file=sys.stderr)
+        return 130
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    document = {"format": 1, "quick": args.quick, "runs_per_cell": args.runs, "grace_s": GRACE,
+                "seed_sleep": args.sleep, "workdir": str(tmp), "kept": args.keep,
+                "cells": [{"traffic": n, "d": d} for n, d in cells], "scenarios": keys,
+                "usage": asdict(usage), "runs": [asdict(r) for r in runs]}
+    print("\n" + report(document))
+    if args.json == "-":
+        print(json.dumps(document, indent=1))
+    elif args.json:
+        Path(args.json).write_text(json.dumps(document, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
