@@ -62,6 +62,9 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("rest", nargs=argparse.REMAINDER)
     p = sub.add_parser("markers", parents=[common], help="list or clear idempotency markers")
     p.add_argument("--clear", action="store_true")
+    p = sub.add_parser("install", parents=[common], help="copy a runnable hookrun into DIR "
+                       "(for an initContainer and an emptyDir)")
+    p.add_argument("directory", metavar="DIR")
     p = sub.add_parser("version", parents=[common], help="print the version")
     p.add_argument("--check", action="store_true",
                    help="also prove that every bundled module and dependency works")
@@ -106,6 +109,8 @@ def dispatch(args: argparse.Namespace, env: Mapping[str, str], started: float) -
         return commands.cmd_validate(args, env)
     if command == "version":
         return commands.cmd_version(args.check)
+    if command == "install":
+        return commands.cmd_install(args.directory, env)
     return commands.cmd_markers(args, env)
 
 

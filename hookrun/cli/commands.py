@@ -76,6 +76,18 @@ def cmd_version(check: bool) -> int:
     return EXIT_OK if all(result.ok for result in results) else EXIT_INTERNAL
 
 
+def cmd_install(directory: str, env: Mapping[str, str]) -> int:
+    from hookrun.packaging.install import install
+
+    done = install(directory, env)
+    what = "already installed (the same file)" if done.unchanged else "installed"
+    print(f"{what}: {done.path} ({done.variant} build, {done.size / 1e6:.1f} MB); it runs: {done.version}")
+    if done.variant == "one-file":
+        print("note: the one-file build needs glibc 2.36 or newer in the app's image; the static "
+              "build runs in any image")
+    return EXIT_OK
+
+
 def cmd_markers(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = load_config(args, env)
     state = open_state_dir(config.settings.state_dir, env, create=False)

@@ -6,9 +6,17 @@ import argparse
 import copy
 from collections.abc import Mapping, Sequence
 
-from hookrun.cli.options import config_options, load_config, option
-from hookrun.config.load import DEFAULT_PATH
-from hookrun.emulator.manifest import DEFAULT_BINARY, DEFAULT_CONTAINER, DEFAULT_STATE_DIR, DNS_LABEL, render
+from hookrun.cli.options import config_options, config_source, load_config
+from hookrun.config.load import Source
+from hookrun.config.templates import references_with_defaults
+from hookrun.emulator.manifest import (
+    DEFAULT_BINARY,
+    DEFAULT_CONTAINER,
+    DEFAULT_STATE_DIR,
+    DNS_LABEL,
+    Injection,
+    render,
+)
 from hookrun.engine.plan import plan_for
 from hookrun.errors import EXIT_FAILED, EXIT_OK, UsageError
 
@@ -25,21 +33,26 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"where hookrun is in the image (default {DEFAULT_BINARY})")
     p.add_argument("--read-only-root", action="store_true",
                    help="add the writable volumes hookrun needs on a read-only root filesystem")
+    p.add_argument("--inject", metavar="IMAGE",
+                   help="hookrun is not in the app's image: an initContainer from IMAGE (the hookrun "
+                   "image) installs it into an emptyDir; the config goes into a ConfigMap")
+    p.add_argument("--inline-config", action="store_true",
+                   help="with --inject: the config inline in HOOKRUN_CONFIG_TOML, not a ConfigMap")
     p.add_argument("--check", nargs="+", metavar="FILE",
                    help="instead: check these Kubernetes YAML files (Pod, Deployment, StatefulSet, "
                    "DaemonSet, Job, CronJob; several documents each) against the config; exit 0 or 1")
     return p
 
 
-def check_files(files: Sequence[str], config_path: str, env: Mapping[str, str]) -> int:
+def check_files(files: Sequence[str], source: Source, env: Mapping[str, str]) -> int:
     """Every container that calls hookrun, in every file, against the config: one line a problem."""
     import yaml
 
-    from hookrun.config.load import read_toml
     from hookrun.emulator.manifest_check import check
     from hookrun.engine.plan import read_config
 
-    raw = read_toml(config_path)
+    raw = source.read()
+    config_path = source.name
     problems: list[str] = []
     for file in files:
         try:
@@ -56,7 +69,7 @@ def check_files(files: Sequence[str], config_path: str, env: Mapping[str, str]) 
             at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
             problems.append(f"{file}: not valid YAML: {at}{getattr(err, 'problem', None) or err}")
             continue
-        found = check(documents, file, raw, lambda values: read_config(config_path, values))
+        found = check(documents, file, raw, lambda values: read_config(source, values))
         problems += [str(finding) for finding in found]
     for line in problems:
         print(line)
@@ -73,7 +86,7 @@ def main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except SystemExit as exit_:  # --help, or a usage error argparse already printed
         return int(exit_.code or 0)
     if ns.check:
-        return check_files(ns.check, option(ns, "config", "HOOKRUN_CONFIG", env) or DEFAULT_PATH, env)
+        return check_files(ns.check, config_source(ns, env), env)
     if not DNS_LABEL.fullmatch(ns.container):
         raise UsageError(f"--container {ns.container!r}: a container name is a DNS label "
                          "(lowercase letters, digits and '-', at most 63, e.g. \"web\")")
@@ -84,5 +97,30 @@ def main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise UsageError(f"settings.state_dir {config.settings.state_dir!r} must be an absolute path "
                          "to be mounted with --read-only-root")
     prestop = plan_for(config, "prestop") if "prestop" in config.hooks else None
-    print(render(config, prestop, ns.container, ns.binary, ns.read_only_root), end="")
+    source = config_source(ns, env)
+    raw = source.read()
+    inject = None
+    if ns.inline_config and not ns.inject:
+        raise UsageError("--inline-config goes with --inject IMAGE")
+    if ns.inject:
+        if not ns.inject.strip() or any(c.isspace() for c in ns.inject):
+            raise UsageError(f"--inject {ns.inject!r}: give an image reference, e.g. registry/hookrun:0.1.0")
+        text = source.text if source.file is None else _text(source.file)
+        inject = Injection(ns.inject, text or "", ns.inline_config)
+    print(render(config, prestop, ns.container, ns.binary, ns.read_only_root,
+                 template_variables(raw), inject), end="")
     return EXIT_OK
+
+
+def template_variables(raw: Mapping[str, object]) -> list[tuple[str, str | None]]:
+    """The variables the config's templates read (not hookrun's own), each with its default."""
+    found: dict[str, str | None] = {}
+    for name, default in references_with_defaults(raw):
+        if not name.startswith("HOOKRUN_") and (name not in found or found[name] is None):
+            found[name] = default
+    return sorted(found.items())
+
+
+def _text(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()

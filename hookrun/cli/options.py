@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Mapping
 from dataclasses import replace
 
-from hookrun.config.load import DEFAULT_PATH, Config, read_toml
+from hookrun.config.load import DEFAULT_PATH, Config, Source
 from hookrun.config.values import parse_duration
 from hookrun.engine.plan import read_config
 from hookrun.errors import ConfigError, Problem, UsageError, ValueProblem
@@ -14,7 +14,8 @@ from hookrun.errors import ConfigError, Problem, UsageError, ValueProblem
 
 def global_options(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("--config", default=default, metavar="PATH",
-                        help=f"config file (env HOOKRUN_CONFIG, default {DEFAULT_PATH})")
+                        help="config file, or a directory holding hookrun.toml (env HOOKRUN_CONFIG, "
+                        f"or the whole TOML in HOOKRUN_CONFIG_TOML; default {DEFAULT_PATH})")
     parser.add_argument("--grace-period", default=default, metavar="DUR",
                         help="override settings.grace_period (env HOOKRUN_GRACE_PERIOD)")
     parser.add_argument("--log-format", default=default, choices=("text", "json"),
@@ -46,13 +47,14 @@ def verbosity(args: argparse.Namespace) -> int:
 
 
 def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
-    path = option(args, "config", "HOOKRUN_CONFIG", env) or DEFAULT_PATH
+    source = config_source(args, env)
+    path = source.name
     masker = getattr(args, "masker", None)  # set by main: the config may name more secrets
     try:
-        config = read_config(path, env)
+        config = read_config(source, env)
     except ConfigError:
         if masker is not None:  # its messages may quote values: mask what the file calls secret
-            masker.add(_secret_env(path))
+            masker.add(_secret_env(source))
         raise
     grace = option(args, "grace_period", "HOOKRUN_GRACE_PERIOD", env)
     settings = config.settings
@@ -76,10 +78,16 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
     return replace(config, settings=settings)
 
 
-def _secret_env(path: str) -> list[str]:
+def config_source(args: argparse.Namespace, env: Mapping[str, str]) -> Source:
+    """--config, else HOOKRUN_CONFIG_TOML (inline), else HOOKRUN_CONFIG, else the default."""
+    flag = getattr(args, "config", None)
+    return Source.choose(str(flag) if flag else None, env)
+
+
+def _secret_env(source: Source) -> list[str]:
     """settings.secret_env of a config that does not load, as far as it can be read."""
     try:
-        settings = read_toml(path).get("settings")
+        settings = source.read().get("settings")
     except ConfigError:
         return []
     names = settings.get("secret_env") if isinstance(settings, dict) else None

@@ -5,6 +5,7 @@ Every problem is collected with its location; nothing here prints.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -109,13 +110,50 @@ class Hook:
 
 @dataclass(frozen=True)
 class Config:
-    path: str
+    path: str  # what messages call it: the file, or the inline source
     settings: Settings
     hooks: Mapping[str, Hook] = field(default_factory=dict)
+    file: str | None = None  # the file it was read from; None when inline
+
+
+INLINE = "HOOKRUN_CONFIG_TOML"
+INLINE_NAME = f"{INLINE} (the config inline, from the environment)"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the config comes from: a file (a directory means DIR/hookrun.toml, as a
+    ConfigMap volume is mounted), or the whole TOML inline in HOOKRUN_CONFIG_TOML."""
+
+    name: str  # what messages call it
+    file: str | None
+    text: str | None = None
+
+    @classmethod
+    def choose(cls, flag: str | None, env: Mapping[str, str]) -> Source:
+        """--config, else HOOKRUN_CONFIG_TOML, else HOOKRUN_CONFIG, else the default path."""
+        if flag:
+            return cls.at(flag)
+        if env.get(INLINE):
+            return cls(INLINE_NAME, None, env[INLINE])
+        return cls.at(env.get("HOOKRUN_CONFIG") or DEFAULT_PATH)
+
+    @classmethod
+    def at(cls, path: str) -> Source:
+        if os.path.isdir(path):  # a ConfigMap volume (its ..data symlinks are followed)
+            path = os.path.join(path, "hookrun.toml")
+        return cls(path, path)
+
+    def read(self) -> dict[str, object]:
+        if self.file is None:
+            return parse_toml((self.text or "").encode(), self.name)
+        return read_toml(self.file)
 
 
 def read_toml(path: str) -> dict[str, object]:
     """The parsed file, or ConfigError saying what is wrong with it (line and column for syntax)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "hookrun.toml")
     try:  # never blocks (a FIFO), never reads without end (/dev/zero)
         data = read_regular(path, MAX_CONFIG)
     except FileNotFoundError:
@@ -124,17 +162,24 @@ def read_toml(path: str) -> dict[str, object]:
         raise _single(path, "is a directory, not a TOML file") from None
     except OSError as err:
         raise _single(path, f"cannot read: {err.strerror}") from None
+    return parse_toml(data, path)
+
+
+def parse_toml(data: bytes, name: str) -> dict[str, object]:
+    """TOML text, or ConfigError naming `name`."""
+    if len(data) > MAX_CONFIG:
+        raise _single(name, f"is larger than {MAX_CONFIG >> 10} KiB")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise _single(path, f"not UTF-8 text (byte {err.start})") from None
+        raise _single(name, f"not UTF-8 text (byte {err.start})") from None
     try:
         document: dict[str, object] = tomllib.loads(text)
         return document
     except tomllib.TOMLDecodeError as err:
-        raise _single(path, "TOML syntax error: " + _syntax_message(err)) from None
+        raise _single(name, "TOML syntax error: " + _syntax_message(err)) from None
     except RecursionError:
-        raise _single(path, "nested too deeply (arrays or tables hundreds of levels deep)") from None
+        raise _single(name, "nested too deeply (arrays or tables hundreds of levels deep)") from None
 
 
 def _syntax_message(err: Exception) -> str:
@@ -151,7 +196,12 @@ def _single(path: str, message: str) -> ConfigError:
 
 def load(path: str, env: Mapping[str, str], actions: Actions) -> Config:
     """Read and validate the whole config; ConfigError lists every problem."""
-    return from_document(read_toml(path), path, env, actions)
+    return load_source(Source.at(path), env, actions)
+
+
+def load_source(source: Source, env: Mapping[str, str], actions: Actions) -> Config:
+    config = from_document(source.read(), source.name, env, actions)
+    return Config(config.path, config.settings, config.hooks, source.file)
 
 
 def from_document(document: Mapping[str, object], path: str, env: Mapping[str, str],

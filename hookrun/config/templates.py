@@ -44,10 +44,15 @@ def expand_tree(value: object, env: Mapping[str, str]) -> object:
 
 def references(value: object) -> list[tuple[str, bool]]:
     """Every ${VAR} in the strings of `value` (nested lists and tables): (name, has a default)."""
+    return [(name, default is not None) for name, default in references_with_defaults(value)]
+
+
+def references_with_defaults(value: object) -> list[tuple[str, str | None]]:
+    """Every ${VAR} in the strings of `value`: (name, its default or None)."""
     if isinstance(value, str):
-        return [(m.group(1), m.group(2) is not None) for m in _TOKEN.finditer(value) if m.group(1)]
+        return [(m.group(1), m.group(2)) for m in _TOKEN.finditer(value) if m.group(1)]
     if isinstance(value, list):
-        return [ref for item in value for ref in references(item)]
+        return [ref for item in value for ref in references_with_defaults(item)]
     if isinstance(value, dict):
-        return [ref for item in value.values() for ref in references(item)]
+        return [ref for item in value.values() for ref in references_with_defaults(item)]
     return []

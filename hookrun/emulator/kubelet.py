@@ -195,8 +195,9 @@ class Emulation:
     def _start_hook(self, hook: str) -> None:
         at = self.now()
         read, write = os.pipe()
-        argv = [*hookrun_command(), "--config", os.path.abspath(self.config.path),
-                "--log-format", "json", "--log-target", "stderr", hook]
+        # an inline config reaches the hooks through the environment they inherit
+        where = ["--config", os.path.abspath(self.config.file)] if self.config.file else []
+        argv = [*hookrun_command(), *where, "--log-format", "json", "--log-target", "stderr", hook]
         try:
             popen = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=write, stderr=write, env=self.env,

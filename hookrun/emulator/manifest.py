@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from hookrun.config.load import Config
 from hookrun.config.values import format_duration as fmt
@@ -40,10 +40,30 @@ def grace_period_for(config: Config, prestop: Plan | None) -> tuple[int, str]:
     return seconds, why
 
 
+@dataclass(frozen=True)
+class Injection:
+    """hookrun put into the app's container at start, from an image of its own."""
+
+    image: str  # holds the static hookrun at /usr/local/bin/hookrun (Dockerfile.example: hookrun)
+    config_text: str  # the config, for a ConfigMap or inline
+    inline: bool = False  # the config in HOOKRUN_CONFIG_TOML instead of a ConfigMap
+
+
+INJECT_DIR = "/hookrun-bin"  # the emptyDir the initContainer installs hookrun into
+INJECT_TMP = "/hookrun-tmp"  # where the static build unpacks itself in the app's container
+CONFIG_DIR = "/etc/hookrun"
+
+
 def pod_spec(config: Config, prestop: Plan | None, container: str = DEFAULT_CONTAINER,
-             binary: str = DEFAULT_BINARY, read_only_root: bool = False) -> dict[str, object]:
-    """The fragment as data: a PodSpec holding only what hookrun needs."""
+             binary: str = DEFAULT_BINARY, read_only_root: bool = False,
+             variables: Sequence[tuple[str, str | None]] = (),
+             inject: Injection | None = None) -> dict[str, object]:
+    """The fragment as data: a PodSpec holding only what hookrun needs. `variables` are the
+    config's template variables (name, default or None) for the container's env; `inject`
+    installs hookrun from an image of its own with an initContainer."""
     grace, _ = grace_period_for(config, prestop)
+    if inject is not None:
+        binary = f"{INJECT_DIR}/hookrun"
     lifecycle: dict[str, object] = {}
     for hook, key in (("poststart", "postStart"), ("prestop", "preStop")):
         if hook in config.hooks:
@@ -51,27 +71,65 @@ def pod_spec(config: Config, prestop: Plan | None, container: str = DEFAULT_CONT
     env: list[dict[str, object]] = [{"name": "HOOKRUN_GRACE_PERIOD", "value": f"{grace}s"}]
     if any(step.once == "pod" for hook in config.hooks.values() for step in hook.steps):
         env.append({"name": "POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}})
+    for name, default in variables:  # what the config's templates read from the env
+        env.append({"#": f"the config reads ${{{name}}}: " + (
+            f"default {default!r}, change it here if needed" if default is not None
+            else "no default: set it"), "name": name, "value": default or ""})
     state = config.settings.state_dir or DEFAULT_STATE_DIR
+    mounts: list[dict[str, object]] = []
+    volumes: list[dict[str, object]] = []
+    tmp = INJECT_TMP if inject is not None else TMP_DIR
     if read_only_root:
-        env += [{"name": "HOOKRUN_STATE_DIR", "value": state}, {"name": "TMPDIR", "value": TMP_DIR}]
+        env.append({"name": "HOOKRUN_STATE_DIR", "value": state})
+        mounts.append({"name": "hookrun-state", "mountPath": state})
+        volumes.append({"name": "hookrun-state", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}})
+    if read_only_root or inject is not None:  # the static build unpacks itself at every start: the
+        # app's image may have no writable /tmp (read-only root, scratch)
+        env.append({"name": "TMPDIR", "value": tmp})
+        mounts.append({"name": "hookrun-tmp", "mountPath": tmp})
+        volumes.append({"name": "hookrun-tmp", "emptyDir": {"sizeLimit": "256Mi"}})
+    init: list[dict[str, object]] = []
+    if inject is not None:
+        init.append({"name": "hookrun-install", "image": inject.image,
+                     "command": [DEFAULT_BINARY, "install", INJECT_DIR],
+                     "volumeMounts": [{"name": "hookrun-bin", "mountPath": INJECT_DIR}]})
+        mounts.append({"name": "hookrun-bin", "mountPath": INJECT_DIR, "readOnly": True})
+        volumes.append({"name": "hookrun-bin", "emptyDir": {"sizeLimit": "64Mi"}})
+        if inject.inline:
+            env.append({"name": "HOOKRUN_CONFIG_TOML", "value": inject.config_text})
+        else:
+            mounts.append({"name": "hookrun-config", "mountPath": CONFIG_DIR, "readOnly": True})
+            volumes.append({"name": "hookrun-config", "configMap": {"name": config_map_name(container)}})
     box: dict[str, object] = {"name": container}
     if lifecycle:
         box["lifecycle"] = lifecycle
     box["env"] = env
-    spec: dict[str, object] = {"terminationGracePeriodSeconds": grace, "containers": [box]}
+    if mounts:
+        box["volumeMounts"] = mounts
     if read_only_root:
-        box["volumeMounts"] = [{"name": "hookrun-state", "mountPath": state},
-                               {"name": "hookrun-tmp", "mountPath": TMP_DIR}]
         box["securityContext"] = {"readOnlyRootFilesystem": True}
-        spec["volumes"] = [
-            {"name": "hookrun-state", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
-            {"name": "hookrun-tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-        ]
+    spec: dict[str, object] = {"terminationGracePeriodSeconds": grace}
+    if init:
+        spec["initContainers"] = init
+    spec["containers"] = [box]
+    if volumes:
+        spec["volumes"] = volumes
     return spec
 
 
+def config_map_name(container: str) -> str:
+    return f"{container}-hookrun"[:63]
+
+
+def config_map(container: str, text: str) -> dict[str, object]:
+    """The config as a ConfigMap, mounted at /etc/hookrun (hookrun reads DIR/hookrun.toml)."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": config_map_name(container)},
+            "data": {"hookrun.toml": text}}
+
+
 def render(config: Config, prestop: Plan | None, container: str = DEFAULT_CONTAINER,
-           binary: str = DEFAULT_BINARY, read_only_root: bool = False) -> str:
+           binary: str = DEFAULT_BINARY, read_only_root: bool = False,
+           variables: Sequence[tuple[str, str | None]] = (), inject: Injection | None = None) -> str:
     grace, why = grace_period_for(config, prestop)
     head = [f"# hookrun manifest for {config.path}",
             "# Merge into your pod template (spec.template.spec); containers merge by name.",
@@ -82,9 +140,20 @@ def render(config: Config, prestop: Plan | None, container: str = DEFAULT_CONTAI
         replanned = build_plan(replace(config, settings=settings), "prestop")
         head.extend(f"# warning: {w}" for w in replanned.warnings)
     if read_only_root:
-        head.append(f"# Read-only root: state in an emptyDir, TMPDIR={TMP_DIR} for the one-file binary.")
-    spec = pod_spec(config, prestop, container, binary, read_only_root)
-    return "\n".join(head) + "\n" + to_yaml(spec)
+        head.append(f"# Read-only root: state in an emptyDir, TMPDIR={INJECT_TMP if inject else TMP_DIR} "
+                    "for the binary to unpack itself.")
+        head.append("# The app itself may need writable paths of its own (its pid file, caches, "
+                    "temp files): mount emptyDirs there too.")
+    if inject is not None:
+        head.append(f"# hookrun is not in the app's image: the initContainer copies it from {inject.image} "
+                    f"into an emptyDir at {INJECT_DIR}.")
+        head.append("# The config " + ("is inline, in HOOKRUN_CONFIG_TOML." if inject.inline else
+                                       f"is the ConfigMap below, mounted at {CONFIG_DIR}."))
+    spec = pod_spec(config, prestop, container, binary, read_only_root, variables, inject)
+    text = "\n".join(head) + "\n" + to_yaml(spec)
+    if inject is not None and not inject.inline:
+        text += "---\n" + to_yaml(config_map(container, inject.config_text))
+    return text
 
 
 # --- a small YAML emitter: block mappings and sequences, flow lists of scalars ----------------------
@@ -106,6 +175,10 @@ def _mapping(data: Mapping[str, object], indent: int) -> list[str]:
         elif isinstance(value, list) and value and not all(_is_scalar(v) for v in value):
             lines.append(f"{pad}{_string(key)}:")
             lines.extend(_sequence(value, indent + 2))
+        elif isinstance(value, str) and _block(value):  # a file's text: a literal block
+            chomp = "" if value.endswith("\n") and not value.endswith("\n\n") else "-"
+            lines.append(f"{pad}{_string(key)}: |{chomp}")
+            lines.extend(f"{pad}  {line}" if line else "" for line in value.rstrip("\n").split("\n"))
         else:
             lines.append(f"{pad}{_string(key)}: {_inline(value)}")
     return lines
@@ -114,6 +187,9 @@ def _mapping(data: Mapping[str, object], indent: int) -> list[str]:
 def _sequence(items: Sequence[object], indent: int) -> list[str]:
     lines = []
     for item in items:
+        if isinstance(item, Mapping) and "#" in item:  # a comment above the item
+            lines.append(" " * indent + "# " + str(item["#"]))
+            item = {key: value for key, value in item.items() if key != "#"}
         if isinstance(item, Mapping) and item:
             block = _mapping(item, indent + 2)
             lines.append(" " * indent + "- " + block[0][indent + 2:])
@@ -123,6 +199,13 @@ def _sequence(items: Sequence[object], indent: int) -> list[str]:
         else:
             raise TypeError(f"cannot write {type(item).__name__} in a sequence")
     return lines
+
+
+def _block(text: str) -> bool:
+    """Multi-line text that a literal block holds as it is (printable, no leading space)."""
+    lines = text.rstrip("\n").split("\n")
+    return len(lines) > 1 and not text.startswith((" ", "\n")) and all(
+        line.isprintable() and not line.endswith(" ") for line in lines)
 
 
 def _is_scalar(value: object) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hookrun.config.load import Config, Hook, Once, OnFailure, Settings, Step, load
+from hookrun.config.load import Config, Hook, Once, OnFailure, Settings, Source, Step, load_source
 from hookrun.config.values import format_duration as fmt
 from hookrun.engine.retry import RetryPolicy, worst_case_delays
 from hookrun.errors import ConfigError, Problem
@@ -105,9 +105,9 @@ def hook_budget(settings: Settings, hook: Hook) -> tuple[float, str]:
     return DEFAULT_HOOK_TIMEOUT, f"default timeout {fmt(DEFAULT_HOOK_TIMEOUT)}"
 
 
-def read_config(path: str, env: Mapping[str, str]) -> Config:
-    """Load a config with every step kind of this build."""
-    return load(path, env, registry())
+def read_config(path: str | Source, env: Mapping[str, str]) -> Config:
+    """Load a config (a path, or any Source) with every step kind of this build."""
+    return load_source(path if isinstance(path, Source) else Source.at(path), env, registry())
 
 
 def budget_for(config: Config, hook: str) -> float:

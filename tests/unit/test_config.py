@@ -134,7 +134,8 @@ def test_missing_file_and_bad_bytes(tmp_path: Path) -> None:
     binary = tmp_path / "bin.toml"
     binary.write_bytes(b"\xff\xfe\x00garbage")
     assert problems(binary) == ["not UTF-8 text (byte 0)"]
-    assert problems(tmp_path) == ["is a directory, not a TOML file"]
+    # a directory means DIR/hookrun.toml (a ConfigMap volume)
+    assert problems(tmp_path) == ["file not found (give the path with --config or HOOKRUN_CONFIG)"]
 
 
 def test_top_level_values_and_bad_hook_shapes(config: Callable[[str], Path]) -> None:

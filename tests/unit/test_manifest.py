@@ -190,3 +190,51 @@ def test_pod_spec_without_hooks_has_no_lifecycle(tmp_path: Path) -> None:
     validate(spec)
     assert "lifecycle" not in spec["containers"][0]  # type: ignore[index]
     assert spec["terminationGracePeriodSeconds"] == 30
+
+
+TEMPLATED = """
+[settings]
+grace_period = "${GRACE:-20s}"
+[prestop]
+[[prestop.steps]]
+name = "tell"
+http = { url = "${MONITOR_URL}/leave" }
+timeout = "2s"
+[[prestop.steps]]
+name = "quit"
+signal = { pidfile = "${APP_PIDFILE:-/run/app.pid}" }
+"""
+
+
+@pytest.mark.parametrize("inline", [False, True])
+def test_inject_gives_an_init_container_a_volume_and_the_config(tmp_path: Path, inline: bool) -> None:
+    env = {**clean_env(), "MONITOR_URL": "http://monitor:8080"}
+    path = tmp_path / "hookrun.toml"
+    path.write_text(TEMPLATED)
+    done = subprocess.run([sys.executable, "-m", "hookrun", "--config", str(path), "manifest", "--inject",
+                           "registry.example/hookrun:0.1.0", *(["--inline-config"] if inline else [])],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    documents = list(yaml.safe_load_all(done.stdout))
+    spec = documents[0]
+    validate(spec)
+    [init] = spec["initContainers"]
+    assert init["image"] == "registry.example/hookrun:0.1.0"
+    assert init["command"] == ["/usr/local/bin/hookrun", "install", "/hookrun-bin"]
+    box = spec["containers"][0]
+    assert box["lifecycle"]["preStop"]["exec"]["command"] == ["/hookrun-bin/hookrun", "prestop"]
+    mounts = {m["name"]: m for m in box["volumeMounts"]}
+    assert mounts["hookrun-bin"] == {"name": "hookrun-bin", "mountPath": "/hookrun-bin", "readOnly": True}
+    variables = env_of(spec)
+    assert variables["MONITOR_URL"] == "" and variables["APP_PIDFILE"] == "/run/app.pid"
+    assert variables["GRACE"] == "20s" and variables["TMPDIR"] == "/hookrun-tmp"
+    assert "# the config reads ${MONITOR_URL}: no default: set it" in done.stdout
+    if inline:
+        assert len(documents) == 1 and variables["HOOKRUN_CONFIG_TOML"] == TEMPLATED
+        assert "hookrun-config" not in mounts
+    else:
+        config_map = documents[1]
+        assert config_map["data"] == {"hookrun.toml": TEMPLATED}
+        assert mounts["hookrun-config"]["mountPath"] == "/etc/hookrun"
+        for version in VERSIONS:
+            kubernetes_validate.validate(config_map, version, strict=True)
