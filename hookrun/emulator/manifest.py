@@ -92,6 +92,8 @@ def pod_spec(config: Config, prestop: Plan | None, container: str = DEFAULT_CONT
     if inject is not None:
         init.append({"name": "hookrun-install", "image": inject.image,
                      "command": [DEFAULT_BINARY, "install", INJECT_DIR],
+                     # it unpacks itself while it runs: there, so no writable root is needed
+                     "env": [{"name": "TMPDIR", "value": INJECT_DIR}],
                      "volumeMounts": [{"name": "hookrun-bin", "mountPath": INJECT_DIR}]})
         mounts.append({"name": "hookrun-bin", "mountPath": INJECT_DIR, "readOnly": True})
         volumes.append({"name": "hookrun-bin", "emptyDir": {"sizeLimit": "64Mi"}})
