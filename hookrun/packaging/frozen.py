@@ -29,7 +29,7 @@ import sys
 import time
 
 from hookrun.system.control import libc_prctl, open_pidfd
-from hookrun.system.procfs import exe_path, parent_pid
+from hookrun.system.procfs import parent_pid, runs_program
 
 _PR_SET_PDEATHSIG = 1
 STALE_S = 5.0  # a bundle directory younger than this may belong to a hookrun still unpacking
@@ -43,7 +43,7 @@ def bind_to_launcher() -> bool:
         return False
     launcher = os.getppid()
     archive = os.environ.get("_PYI_ARCHIVE_FILE") or sys.executable
-    if not runs(launcher, archive):  # already gone: we were handed to another parent
+    if not runs_program(launcher, archive):  # already gone: we were handed to another parent
         os.kill(os.getpid(), signal.SIGTERM)
         return True
     prctl = libc_prctl()
@@ -57,24 +57,16 @@ def bind_to_launcher() -> bool:
     return True
 
 
-def runs(pid: int, program: str) -> bool:
-    """Process `pid` runs `program`: its exe, or (under qemu-user, where exe is the emulator)
-    a file mapping of it."""
-    if exe_path(pid) == program:
-        return True
-    try:
-        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
-            return any(line.rstrip("\n").endswith(" " + program) for line in maps)
-    except OSError:
-        return False
-
-
 def _watch_staticx(bootloader: int) -> None:
     """In the static build, SIGTERM ourselves when the staticx launcher dies, and remove its
     unpacked directory then (the bootloader's parent gets no signal of its parent's death)."""
     bundle_dir, program = os.environ.get("STATICX_BUNDLE_DIR"), os.environ.get("STATICX_PROG_PATH")
+    if not bundle_dir or not program:
+        return
     outer = parent_pid(bootloader)
-    if not bundle_dir or not program or outer is None or not runs(outer, program):
+    if outer is None or not runs_program(outer, program):  # killed already: the bootloader was re-parented
+        atexit.register(_remove_if_gone, bundle_dir, None)
+        os.kill(os.getpid(), signal.SIGTERM)
         return
     pidfd = open_pidfd(outer)
     if pidfd is None:
@@ -106,13 +98,17 @@ def _remove_if_orphaned(bundle: str, launcher: int) -> None:
         shutil.rmtree(bundle, ignore_errors=True)
 
 
-def _remove_if_gone(directory: str, pid: int) -> None:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        import shutil
+def _remove_if_gone(directory: str, pid: int | None) -> None:
+    """Remove `directory` when `pid` (the launcher that would remove it) is gone (None: it is)."""
+    if pid is not None:
+        try:
+            os.kill(pid, 0)
+            return
+        except ProcessLookupError:
+            pass
+    import shutil
 
-        shutil.rmtree(directory, ignore_errors=True)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def sweep_leftovers() -> int:

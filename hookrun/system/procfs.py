@@ -96,6 +96,20 @@ def exe_path(pid: int) -> str | None:
         return None
 
 
+def runs_program(pid: int, program: str | None) -> bool:
+    """Process `pid` runs `program`: its exe is it, or (under qemu-user, where every exe is the
+    emulator) it maps that file, as qemu loads the program it emulates."""
+    if not program:
+        return False
+    if exe_path(pid) == program:
+        return True
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+            return any(line.rstrip("\n").endswith(" " + program) for line in maps)
+    except OSError:
+        return False
+
+
 def lineage(me: int) -> frozenset[int]:
     """`me` and its ancestors (in a container the chain ends at a parent outside it: ppid 0)."""
     found = {me}
@@ -125,10 +139,10 @@ def _bundle_root_pid() -> int:
     pid = os.getpid()
     if not getattr(sys, "frozen", False):
         return pid
-    launchers = {exe_path(pid), os.environ.get("STATICX_PROG_PATH")}
+    launchers = (os.environ.get("_PYI_ARCHIVE_FILE") or sys.executable, os.environ.get("STATICX_PROG_PATH"))
     for _ in range(2):  # one-file bootloader, then the staticx launcher
         parent = parent_pid(pid)
-        if not parent or exe_path(parent) not in launchers:
+        if not parent or not any(runs_program(parent, launcher) for launcher in launchers):
             break
         pid = parent
     return pid

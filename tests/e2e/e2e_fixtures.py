@@ -113,6 +113,7 @@ exec = ["/app", "echo", "poststart in an image without a shell"]
 [[prestop.steps]]
 name = "stop-app"
 exec = ["/app", "kill", "/run/app.pid", "15"]
+timeout = "5s"
 [[prestop.steps]]
 name = "wait-app"
 wait_file = { path = "/run/app.pid", state = "absent" }

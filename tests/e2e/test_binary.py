@@ -123,7 +123,8 @@ def test_one_file_stops_when_its_bootloader_is_killed(dist: Path, tmp_path: Path
 
 def _start_hook(variant: str, config: Path, log: Path, tmp: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([str(ON_HOST[variant]), "--config", str(config), "--log-target", str(log),
-                             "prestop"], env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp)},
+                             "prestop"], env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp),
+                                              "HOOKRUN_STATE_DIR": str(tmp.parent / "state")},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

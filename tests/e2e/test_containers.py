@@ -93,7 +93,8 @@ def test_children_get_the_images_library_path(variant: str, library_path: str | 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_nginx_prestop_quits_nginx(variant: str, start: Start, engine: Engine,
                                    nginx_root: Path) -> None:
-    nginx = start(nginx_root, NGINX_ARGS, tmpfs=("/run", "/tmp"))
+    nginx = start(nginx_root, NGINX_ARGS, tmpfs=("/run", "/tmp"),
+                  env=(PATH_ENV, "HOOKRUN_GRACE_PERIOD=30s"))  # as `hookrun manifest` sets it
     result = prestop(engine, nginx, variant, "nginx-exec.toml")
     assert engine.wait_exit(nginx, 10.0), "nginx is still running after its prestop hook"
     logs = nginx.logs()
