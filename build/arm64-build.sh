@@ -2,7 +2,10 @@
 # Builds the arm64 (aarch64) executables, by running build/build.sh in the Debian 12 arm64 root
 # of build/arm64-root.sh under qemu-user (chroot; the kernel's binfmt_misc runs qemu):
 #   dist/arm64/hookrun, dist/arm64/hookrun-dir/, dist/arm64/hookrun-static
-#   dist/arm64/tests/app   the static stand-in app of the shell-less image (tests/e2e only)
+#   dist/arm64/tests/      for tests/e2e only: app, the static stand-in app of the shell-less
+#                          image; sysroot/, the arm64 C libraries the one-file and one-dir builds
+#                          load from the system (an arm64 machine has its own; qemu-user finds
+#                          them through QEMU_LD_PREFIX)
 # Everything is mounted in a private mount namespace (unshare): the source tree read-only at
 # /hookrun/src, the work dir (pyi-work/arm64) at /hookrun/work, the host's resolv.conf and CA
 # bundle for pip; nothing appears in the host's mount table, and nothing stays mounted when the
@@ -11,6 +14,17 @@
 # dist/arm64 is replaced only after a complete build. Runs at nice 10: qemu takes both cores.
 # Environment: HOOKRUN_CACHE (see build/arm64-root.sh), HOOKRUN_COMMIT, SOURCE_DATE_EPOCH.
 set -euo pipefail
+if [ "${1:-}" = --in-root ]; then  # the part that runs in the arm64 root
+  bash /hookrun/src/build/build.sh
+  tests=$HOOKRUN_DIST/tests
+  mkdir -p "$tests/sysroot"
+  musl-gcc -static -Os -o "$tests/app" /hookrun/src/tests/e2e/src/app.c
+  bundle=$HOOKRUN_DIST/hookrun-dir
+  find "$bundle" -type f -perm -u+x -o -type f -name '*.so*' | LD_LIBRARY_PATH=$bundle/_internal \
+    xargs ldd 2>/dev/null | grep -o '/[^ ]* (0x' | cut -d' ' -f1 | grep -v "^$bundle/" | sort -u \
+    | xargs cp -L --parents -t "$tests/sysroot"
+  exit 0
+fi
 src=$(cd "$(dirname "$0")/.." && pwd)
 work=$src/pyi-work/arm64
 dist=$src/dist/arm64
@@ -42,8 +56,7 @@ exec nice -n 10 chroot "$root" /usr/bin/env -i \
   PIP_DEFAULT_TIMEOUT=180 PYTHONDONTWRITEBYTECODE=1 \
   HOOKRUN_COMMIT="$HOOKRUN_COMMIT" SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" \
   HOOKRUN_WORK=/hookrun/work HOOKRUN_VENV=/opt/hookrun-build-venv HOOKRUN_DIST=/hookrun/work/dist \
-  sh -c "bash /hookrun/src/build/build.sh && mkdir -p /hookrun/work/dist/tests &&
-         musl-gcc -static -Os -o /hookrun/work/dist/tests/app /hookrun/src/tests/e2e/src/app.c"
+  bash /hookrun/src/build/arm64-build.sh --in-root
 '
 say "build/build.sh in $root (aarch64, under qemu-user)"
 root=$root src=$src work=$work HOOKRUN_COMMIT=$HOOKRUN_COMMIT SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH \
