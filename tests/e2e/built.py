@@ -22,6 +22,8 @@ ON_HOST = on_host(DIST)
 ARM64 = DIST / "arm64"
 ARM64_ON_HOST = on_host(ARM64)
 ARM64_APP = ARM64 / "tests" / "app"
+# the arm64 C libraries the one-file and one-dir builds load from the system, for qemu-user
+ARM64_ENV = {"QEMU_LD_PREFIX": str(ARM64 / "tests" / "sysroot")}
 # where rootfs.nginx_rootfs() installs each variant
 IN_IMAGE = {"one-file": "/usr/local/bin/hookrun", "one-dir": "/usr/local/bin/hookrun-dir",
             "static": "/usr/local/bin/hookrun-static"}

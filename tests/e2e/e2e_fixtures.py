@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from built import ARM64, ARM64_APP, ARM64_ON_HOST, BINARIES, DIST, ROOT
+from built import ARM64, ARM64_APP, ARM64_ENV, ARM64_ON_HOST, BINARIES, DIST, ROOT
 from containers import Container, Engine, Running, Start, open_engine
 from rootfs import APP_ARGS, NGINX_ARGS, compile_tools, nginx_rootfs, static_rootfs
 
@@ -53,7 +53,8 @@ def arm64_dist() -> Path:
             pytest.fail(f"{reason} (HOOKRUN_REQUIRE_ARM64=1: the arm64 tests must run)", pytrace=False)
         pytest.skip(reason)
 
-    missing = [str(path) for path in (*ARM64_ON_HOST.values(), ARM64_APP) if not path.is_file()]
+    sysroot = Path(ARM64_ENV["QEMU_LD_PREFIX"], "lib")
+    missing = [str(path) for path in (*ARM64_ON_HOST.values(), ARM64_APP, sysroot) if not path.exists()]
     if missing:
         unavailable(f"arm64 build missing: {', '.join(missing)} (run `make binary ARCH=arm64`)")
     handler = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
