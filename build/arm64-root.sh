@@ -20,9 +20,10 @@ suite=bookworm
 packages=python3,python3-venv,python3-dev,python3-pip,gcc,libc6-dev,zlib1g-dev,binutils,patchelf,ca-certificates,scons,musl-tools
 say() { echo "arm64-root: $*" >&2; }
 
-# --- the host: qemu-user, binfmt_misc, debootstrap -------------------------------------------------
+# --- the host: qemu-user, binfmt_misc, debootstrap (an arm64 host runs the root natively) ------------
+native=$([ "$(uname -m)" = aarch64 ] && echo yes || echo no)
 need=()
-for pkg in qemu-user-static binfmt-support debootstrap; do
+for pkg in debootstrap $([ "$native" = yes ] || echo qemu-user-static binfmt-support); do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -32,24 +33,25 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-binfmt=/proc/sys/fs/binfmt_misc
-if [ ! -e "$binfmt/register" ]; then
-  mount -t binfmt_misc binfmt_misc "$binfmt"
-fi
-handler=$binfmt/qemu-aarch64
-if ! grep -qx enabled "$handler" 2>/dev/null; then
-  update-binfmts --import qemu-aarch64 >/dev/null 2>&1 || true
-  update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
-fi
-if ! grep -q '^flags: .*F' "$handler" 2>/dev/null; then
-  # registered without F (by hand, or by another tool): again, as Debian defines it
-  # (/usr/share/binfmts/qemu-aarch64: preserve argv[0], fix binary)
-  [ -e "$handler" ] && echo -1 > "$handler"
-  magic='\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
-  mask='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
-  echo ":qemu-aarch64:M::$magic:$mask:/usr/libexec/qemu-binfmt/aarch64-binfmt-P:PF" > "$binfmt/register"
-fi
-grep -q '^flags: .*F' "$handler" || { say "the qemu-aarch64 binfmt handler has no F flag: $(cat "$handler")"; exit 1; }
+# the kernel runs aarch64 programs through qemu: binfmt_misc mounted, the handler registered with F
+register_qemu() {
+  local binfmt=/proc/sys/fs/binfmt_misc handler=/proc/sys/fs/binfmt_misc/qemu-aarch64 magic mask
+  [ -e "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt"
+  if ! grep -qx enabled "$handler" 2>/dev/null; then
+    update-binfmts --import qemu-aarch64 >/dev/null 2>&1 || true
+    update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+  fi
+  if ! grep -q '^flags: .*F' "$handler" 2>/dev/null; then
+    # registered without F (by hand, or by another tool): again, as Debian defines it
+    # (/usr/share/binfmts/qemu-aarch64: preserve argv[0], fix binary)
+    [ -e "$handler" ] && echo -1 > "$handler"
+    magic='\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
+    mask='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
+    echo ":qemu-aarch64:M::$magic:$mask:/usr/libexec/qemu-binfmt/aarch64-binfmt-P:PF" > "$binfmt/register"
+  fi
+  grep -q '^flags: .*F' "$handler" || { say "the qemu-aarch64 binfmt handler has no F flag: $(cat "$handler")"; exit 1; }
+}
+[ "$native" = yes ] || register_qemu
 
 # --- the root --------------------------------------------------------------------------------------
 key=$( { echo "$suite $packages"; cat "$script"; } | sha256sum | cut -c1-16)
