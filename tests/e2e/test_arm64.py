@@ -29,6 +29,7 @@ from rootfs import APP_ARGS
 from hookrun import __version__
 
 pytest_plugins = ["e2e_fixtures"]
+Config = Callable[[str], Path]  # the `config` fixture: writes the hook config of a test
 VARIANTS = tuple(ARM64_ON_HOST)
 SLOW = 20.0  # seconds: what qemu may add to a bound (start-up, unpacking, exit)
 EM_AARCH64 = 183  # e_machine of an ELF file for aarch64
@@ -51,19 +52,14 @@ def hookrun(variant: str, *args: str, env: dict[str, str] | None = None,
     return done, time.monotonic() - started
 
 
-def prestop(variant: str, config: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    return hookrun(variant, "--config", str(config), *args, "prestop",
+def prestop(variant: str, config: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    """The prestop hook of `config`, unpacking to and keeping state in the config's directory."""
+    return hookrun(variant, "--config", str(config), "prestop",
                    env={"TMPDIR": str(config.parent), "HOOKRUN_STATE_DIR": str(config.parent / "state")})
 
 
 def events(log: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    config = tmp_path / "hookrun.toml"
-    config.write_text(text)
-    return config
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -90,8 +86,8 @@ sleep = "0s"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_a_no_op_hook(variant: str, arm64_dist: Path, tmp_path: Path) -> None:
-    result, seconds = prestop(variant, write(tmp_path, NOOP))
+def test_a_no_op_hook(variant: str, arm64_dist: Path, config: Config, tmp_path: Path) -> None:
+    result, seconds = prestop(variant, config(NOOP))
     assert result.returncode == 0, result
     assert "hookrun prestop noop: ok" in result.stderr
     assert "summary: 1 ok, 0 failed, 0 skipped" in result.stderr
@@ -115,12 +111,12 @@ sleep = "0s"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_a_command_ignoring_sigterm_is_cut_at_the_budget(variant: str, arm64_dist: Path,
+def test_a_command_ignoring_sigterm_is_cut_at_the_budget(variant: str, arm64_dist: Path, config: Config,
                                                           tmp_path: Path) -> None:
     """The budget (7 s - 1 s) counts from the first process of the build (the launcher), so the
     run ends 6 s after it was started however long qemu took to start Python."""
     pidfile = tmp_path / "sh.pid"
-    result, seconds = prestop(variant, write(tmp_path, STUBBORN.format(pidfile=pidfile)))
+    result, seconds = prestop(variant, config(STUBBORN.format(pidfile=pidfile)))
     shell = int(pidfile.read_text())
     survived = alive(shell)
     if survived:  # nothing outlives the test, whatever happened
@@ -145,11 +141,11 @@ wait_exit = {{ pid = {pid} }}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_wait_exit_returns_when_the_process_exits(variant: str, arm64_dist: Path, tmp_path: Path,
-                                                  procs: Procs) -> None:
+def test_wait_exit_returns_when_the_process_exits(variant: str, arm64_dist: Path, config: Config,
+                                                  tmp_path: Path, procs: Procs) -> None:
     target = procs.start([sys.executable, str(HELPERS / "target.py")], ready=True)
-    config = write(tmp_path, WAIT_EXIT.format(pid=target.pid))
-    hook = procs.start([str(ARM64_ON_HOST[variant]), "--config", str(config), "prestop"],
+    path = config(WAIT_EXIT.format(pid=target.pid))
+    hook = procs.start([str(ARM64_ON_HOST[variant]), "--config", str(path), "prestop"],
                        env={"PATH": "/usr/bin:/bin", "HOOKRUN_LOG_TARGET": "stderr", **ARM64_ENV,
                             "TMPDIR": str(tmp_path), "HOOKRUN_STATE_DIR": str(tmp_path / "state")})
     assert hook.stdout is not None
@@ -170,10 +166,10 @@ def test_wait_exit_returns_when_the_process_exits(variant: str, arm64_dist: Path
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_an_http_step_against_a_loopback_server(variant: str, arm64_dist: Path, tmp_path: Path,
+def test_an_http_step_against_a_loopback_server(variant: str, arm64_dist: Path, config: Config,
                                                 http_server: Callable[..., ScriptedServer]) -> None:
     server = http_server(("status", 204))
-    config = write(tmp_path, f"""\
+    path = config(f"""\
 [settings]
 grace_period = "30s"
 [prestop]
@@ -182,7 +178,7 @@ name = "deregister"
 http = {{ method = "POST", url = "{server.url}/deregister", json = {{ pod = "arm64" }} }}
 timeout = "{SLOW}s"
 """)
-    result, seconds = prestop(variant, config)
+    result, seconds = prestop(variant, path)
     assert result.returncode == 0, result
     assert f"deregister: ok: HTTP 204 from POST {server.url}/deregister" in result.stderr
     assert [(r.method, r.path, json.loads(r.body)) for r in server.requests] == [
