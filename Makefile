@@ -36,12 +36,21 @@ demo: venv deps
 bench: venv deps binary
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
-# The shipped executables (build/build.sh): dist/hookrun, dist/hookrun-dir/, dist/hookrun-static
-.PHONY: binary
-binary: dist/.built
-dist/.built: $(shell find hookrun -name '*.py') build/build.sh build/hookrun.spec build/requirements.txt
+# The shipped executables (build/build.sh): dist/hookrun, dist/hookrun-dir/, dist/hookrun-static.
+# ARCH=arm64: the same three for aarch64 in dist/arm64/, built under qemu-user in a cached
+# Debian arm64 root (build/arm64-build.sh; the first build takes a quarter of an hour).
+ARCH    ?= amd64
+SOURCES := $(shell find hookrun -name '*.py') build/build.sh build/hookrun.spec build/requirements.txt
+.PHONY: binary binary-amd64 binary-arm64
+binary: binary-$(ARCH)
+binary-amd64: dist/.built
+binary-arm64: dist/arm64/.built
+dist/.built: $(SOURCES)
 	$(MAKE) deps
 	bash build/build.sh
+	touch $@
+dist/arm64/.built: $(SOURCES) build/arm64-root.sh build/arm64-build.sh tests/e2e/src/app.c
+	bash build/arm64-build.sh
 	touch $@
 
 # The hookrun image (Dockerfile.example, target hookrun: FROM scratch, the static build) from

@@ -29,7 +29,8 @@ if [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$want" ]; then
     2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
   echo "$want" > "$venv/.stamp"
 fi
-bootloader=$("$venv/bin/python" -c 'import os, PyInstaller as p; print(os.path.join(os.path.dirname(p.__file__), "bootloader"))')/Linux-64bit-intel/run
+# the bootloader of this machine's architecture: Linux-64bit-intel (x86_64), Linux-64bit-arm (aarch64)
+bootloader=$("$venv/bin/python" -c 'import os, PyInstaller as p; print(os.path.join(os.path.dirname(p.__file__), "bootloader", p.PLATFORM, "run"))')
 if ldd "$bootloader" | grep -q 'libz\.'; then
   say "the PyInstaller bootloader links libz dynamically; rebuild the environment: rm -rf $venv"
   exit 1

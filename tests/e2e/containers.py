@@ -25,6 +25,7 @@ from support.procs import wait_gone
 
 PREFIX = "hr-issue5-"  # containers (and their state) carry the branch name, so leftovers are traceable
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+NOBODY = (65534, 65534)
 # containerd's default capabilities; a non-root process keeps only the bounding set
 CAPABILITIES = [f"CAP_{name}" for name in (
     "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
@@ -89,6 +90,11 @@ def hook_events(logs: str) -> list[dict[str, Any]]:
             if isinstance(event, dict) and "hook" in event:
                 events.append(event)
     return events
+
+
+def outputs(running: Running) -> list[str]:
+    """What the hooks' commands printed, as hookrun logged it to the container's stdout."""
+    return [str(e["message"]) for e in hook_events(running.logs()) if e["event"] == "output"]
 
 
 def _run(argv: Sequence[str], timeout: float = 30.0,

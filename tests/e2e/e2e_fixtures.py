@@ -7,6 +7,7 @@ of other directories import their own `conftest` by that name.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from built import BINARIES, DIST, ROOT
+from built import ARM64, ARM64_APP, ARM64_ENV, ARM64_ON_HOST, BINARIES, DIST, ROOT
 from containers import Container, Engine, Running, Start, open_engine
 from rootfs import APP_ARGS, NGINX_ARGS, compile_tools, nginx_rootfs, static_rootfs
 
@@ -40,6 +41,29 @@ def dist() -> Path:
     if missing:
         _unavailable(f"built binaries missing in {DIST}: {', '.join(missing)} (run `make binary`)")
     return DIST
+
+
+@pytest.fixture(scope="session")
+def arm64_dist() -> Path:
+    """dist/arm64, run by qemu-user. Skipped when not built, unless HOOKRUN_REQUIRE_ARM64=1
+    (CI sets it: there a missing arm64 build is a failure)."""
+    required = os.environ.get("HOOKRUN_REQUIRE_ARM64") == "1"
+
+    def unavailable(reason: str) -> None:
+        if required:
+            pytest.fail(f"{reason} (HOOKRUN_REQUIRE_ARM64=1: the arm64 tests must run)", pytrace=False)
+        pytest.skip(reason)
+
+    sysroot = Path(ARM64_ENV["QEMU_LD_PREFIX"], "lib")
+    missing = [str(path) for path in (*ARM64_ON_HOST.values(), ARM64_APP, sysroot) if not path.exists()]
+    if missing:
+        unavailable(f"arm64 build missing: {', '.join(missing)} (run `make binary ARCH=arm64`)")
+    handler = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    if platform.machine() != "aarch64" and (not handler.is_file()
+                                            or "enabled" not in handler.read_text().split()):
+        unavailable(f"no qemu-user handler for aarch64 programs ({handler}; "
+                    "build/arm64-root.sh installs and registers it)")
+    return ARM64
 
 
 @pytest.fixture(scope="session")
@@ -136,13 +160,32 @@ def static_root(dist: Path, tools: dict[str, Path], tmp_path_factory: pytest.Tem
 
 
 @pytest.fixture(scope="session")
-def engine(static_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def arm64_static_root(arm64_dist: Path, as_root: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shell-less image for aarch64: its static hookrun and app run through binfmt_misc,
+    whose F flag makes qemu usable inside a root that has no qemu."""
+    return static_rootfs(tmp_path_factory.mktemp("arm64-static-root"), arm64_dist, {"app": ARM64_APP},
+                         {"hookrun.toml": CONFIGS["shellless.toml"]})
+
+
+def engine_for(static_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The container engine, probed with the shell-less image `static_root`."""
     work = tmp_path_factory.mktemp("bundles")
     probe = Container(static_root, APP_ARGS, work / "probe.log")
     engine, why_not_crun = open_engine(work, probe)
     _engine_notes.append(engine.description + (f" ({why_not_crun})" if why_not_crun else ""))
     yield engine
     engine.close()
+
+
+@pytest.fixture(scope="session")
+def engine(static_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    yield from engine_for(static_root, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def arm64_engine(arm64_static_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """The same engine, probed with the arm64 image (test_arm64.py makes it its `engine`)."""
+    yield from engine_for(arm64_static_root, tmp_path_factory)
 
 
 READY = {NGINX_ARGS[0]: "start worker process", APP_ARGS[0]: "app ready pid="}

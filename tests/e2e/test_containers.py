@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 from built import IN_IMAGE
-from containers import PATH_ENV, Engine, Result, Running, Start, hook_events
+from containers import NOBODY, PATH_ENV, Engine, Result, Running, Start, hook_events, outputs
 from rootfs import APP_ARGS, NGINX_ARGS, PROBE_LIB_DIR
 
 pytest_plugins = ["e2e_fixtures"]
 VARIANTS = tuple(IN_IMAGE)
-NOBODY = (65534, 65534)
 
 
 def prestop(engine: Engine, running: Running, variant: str, config: str) -> Result:
@@ -23,10 +22,6 @@ def summary(running: Running) -> dict[str, object]:
     events = [e for e in hook_events(running.logs()) if e["event"] == "summary"]
     assert len(events) == 1, f"expected one summary in the container's stdout:\n{running.logs()}"
     return events[0]
-
-
-def outputs(running: Running) -> list[str]:
-    return [str(e["message"]) for e in hook_events(running.logs()) if e["event"] == "output"]
 
 
 def leftovers(running: Running, path: str) -> list[str]:
