@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 from built import ARM64_ENV, ARM64_ON_HOST
 from conftest import HELPERS, Procs
-from containers import NOBODY, Engine, Start, alive, outputs
+from containers import NOBODY, Engine, Start, outputs
 from helpers.servers import ScriptedServer
 from rootfs import APP_ARGS
+from support.procs import alive
 
 from hookrun import __version__
 
