@@ -21,11 +21,12 @@ from typing import Any
 
 import pytest
 from built import ARM64_ENV, ARM64_ON_HOST
-from conftest import HELPERS, Procs
+from conftest import Procs
 from containers import NOBODY, Engine, Start, outputs
-from helpers.servers import ScriptedServer
 from rootfs import APP_ARGS
+from support import TARGET
 from support.procs import alive
+from support.servers import ScriptedServer
 
 from hookrun import __version__
 
@@ -144,7 +145,7 @@ wait_exit = {{ pid = {pid} }}
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_wait_exit_returns_when_the_process_exits(variant: str, arm64_dist: Path, config: Config,
                                                   tmp_path: Path, procs: Procs) -> None:
-    target = procs.start([sys.executable, str(HELPERS / "target.py")], ready=True)
+    target = procs.start([sys.executable, str(TARGET)], ready=True)
     path = config(WAIT_EXIT.format(pid=target.pid))
     hook = procs.start([str(ARM64_ON_HOST[variant]), "--config", str(path), "prestop"],
                        env={"PATH": "/usr/bin:/bin", "HOOKRUN_LOG_TARGET": "stderr", **ARM64_ENV,
