@@ -25,7 +25,6 @@ from hookrun.errors import (
     LaunchError,
     exit_for_signal,
 )
-from hookrun.packaging.frozen import bind_to_launcher, sweep_leftovers
 from hookrun.system.clock import MonotonicClock
 from hookrun.system.procfs import process_age
 
@@ -169,7 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.masker = install(env)  # nothing printed from here on can show a secret value
     result: list[int] = []
     with error_handler(args, result):
-        if bind_to_launcher():  # a one-file build: stop (SIGTERM) when its launcher is killed
-            sweep_leftovers()  # and remove what launchers killed while unpacking left behind
+        if getattr(sys, "frozen", False):  # not imported from source: a hook's start-up is short
+            from hookrun.packaging import frozen
+
+            if frozen.bind_to_launcher():  # a one-file build: stop when its launcher is killed
+                frozen.sweep_leftovers()  # and remove what launchers killed early left behind
         result.append(dispatch(args, env, started))
     return result[-1]

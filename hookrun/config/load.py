@@ -70,6 +70,8 @@ Actions = Mapping[str, Action]  # action name -> its kind: steps.registry()
 
 @dataclass(frozen=True)
 class Settings:
+    """The [settings] table, with defaults."""
+
     grace_period: float = 30.0
     shutdown_reserve: float = 5.0
     state_dir: str | None = None
@@ -82,6 +84,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class Step:
+    """One step of a hook, as the config says it."""
+
     name: str
     action: str
     raw: object  # the action's value as written (templates unexpanded), re-expanded per attempt
@@ -102,6 +106,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Hook:
+    """A hook: its timeout, its default on_failure, its steps."""
+
     name: str
     timeout: float | None
     on_failure: OnFailure
@@ -110,6 +116,8 @@ class Hook:
 
 @dataclass(frozen=True)
 class Config:
+    """The whole config, validated."""
+
     path: str  # what messages call it: the file, or the inline source
     settings: Settings
     hooks: Mapping[str, Hook] = field(default_factory=dict)

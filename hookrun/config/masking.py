@@ -9,7 +9,6 @@ message, emulate's timelines. Values shorter than 4 characters are not masked: m
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 
@@ -19,6 +18,23 @@ DEFAULT_SECRET_ENV = (
 )
 MIN_LENGTH = 4
 MASK = "***"
+
+
+def _glob(name: str, pattern: str) -> bool:
+    """fnmatch's rules; the usual `*WORD*`, `*WORD` and `WORD*` without compiling a regex (every
+    hook pays this at start-up)."""
+    inner = pattern.strip("*")
+    if "*" not in inner and "?" not in inner and "[" not in inner:
+        if pattern.startswith("*") and pattern.endswith("*") and len(pattern) > 1:
+            return inner in name
+        if pattern.startswith("*"):
+            return name.endswith(inner)
+        if pattern.endswith("*"):
+            return name.startswith(inner)
+        return name == pattern
+    import fnmatch
+
+    return fnmatch.fnmatchcase(name, pattern)
 
 
 class Masker:
@@ -37,7 +53,7 @@ class Masker:
             return
         self.patterns += new
         for name, value in self.env.items():
-            if len(value) >= MIN_LENGTH and any(fnmatch.fnmatchcase(name.upper(), p) for p in new):
+            if len(value) >= MIN_LENGTH and any(_glob(name.upper(), p) for p in new):
                 self.values.add(value)
         ordered = sorted(self.values, key=len, reverse=True)  # the longest first: no partial mask
         self._regex = re.compile("|".join(map(re.escape, ordered))) if ordered else None

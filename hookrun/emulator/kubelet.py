@@ -44,8 +44,8 @@ from hookrun.emulator.timeline import HookRun, Note, Timeline, event_row, row, s
 from hookrun.engine.log import parse_json, render_text
 from hookrun.engine.report import Event
 from hookrun.errors import LaunchError
-from hookrun.system import procfs
-from hookrun.system.commands import child_base_env, launch_error
+from hookrun.system import child_base_env, procfs
+from hookrun.system.commands import launch_error
 from hookrun.system.control import kill_group, open_pidfd, signal_quietly
 
 PIPE_LINGER = 5.0  # seconds to keep reading hook output after everything was killed
@@ -53,6 +53,8 @@ PIPE_LINGER = 5.0  # seconds to keep reading hook output after everything was ki
 
 @dataclass(frozen=True)
 class Options:
+    """What `hookrun emulate` was asked to do."""
+
     command: tuple[str, ...]
     grace_s: int
     stop_after: float | None
@@ -76,6 +78,8 @@ def hookrun_command() -> list[str]:
 
 @dataclass
 class _Child:
+    """A process the emulation started, and what it said."""
+
     name: str  # app | poststart | prestop
     popen: subprocess.Popen[bytes]
     started: float

@@ -44,6 +44,8 @@ class StopRequested:
 
 @dataclass(frozen=True)
 class HookEnded:
+    """A hook process ended."""
+
     hook: str
     status: int  # exit status, 128+N when killed by signal N
     with_app: bool = False  # CMD had begun to exit: the hook ended because the container did
@@ -51,6 +53,8 @@ class HookEnded:
 
 @dataclass(frozen=True)
 class AppEnded:
+    """CMD ended."""
+
     status: int
 
 
@@ -66,11 +70,15 @@ Event = StopRequested | HookEnded | AppEnded | Tick
 
 @dataclass(frozen=True)
 class StartHook:
+    """Start this hook."""
+
     hook: str
 
 
 @dataclass(frozen=True)
 class SignalApp:
+    """Send this signal to CMD."""
+
     signum: int
 
 
@@ -81,6 +89,8 @@ class KillContainer:
 
 @dataclass(frozen=True)
 class Say:
+    """A line for the timeline."""
+
     source: str  # emulate | app | poststart | prestop
     text: str
 
@@ -90,6 +100,8 @@ Action = StartHook | SignalApp | KillContainer | Say
 
 @dataclass(frozen=True)
 class Rules:
+    """The kubelet's numbers for this container."""
+
     grace_s: int
     stop_after: float | None
     stop_signal: int
@@ -98,6 +110,8 @@ class Rules:
 
 @dataclass
 class Lifecycle:
+    """The container's state, and the rules that move it."""
+
     rules: Rules
     phase: Phase = Phase.RUNNING
     stop_at: float | None = None

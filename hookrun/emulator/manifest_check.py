@@ -42,6 +42,8 @@ Loader = Callable[[Mapping[str, str]], Config]  # the config, loaded with a cont
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem of a manifest, located."""
+
     where: str  # file: document N (Kind name), container NAME
     field: str  # e.g. spec.template.spec.containers[0].env
     message: str
@@ -52,6 +54,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class Workload:
+    """A pod spec found in a manifest document."""
+
     where: str
     path: str  # the pod spec's path in the document, e.g. "spec.template.spec"
     pod: Mapping[str, object]

@@ -21,6 +21,8 @@ CLOSING = ("ok", "failed", "timeout", "cancelled", "skipped")  # events that end
 
 @dataclass(frozen=True)
 class StepSpan:
+    """One step on the timeline."""
+
     name: str
     start: float
     end: float
@@ -31,6 +33,8 @@ class StepSpan:
 
 @dataclass(frozen=True)
 class HookRun:
+    """One hook process on the timeline."""
+
     hook: str
     start: float
     end: float
@@ -55,6 +59,8 @@ class Note:
 
 @dataclass(frozen=True)
 class Timeline:
+    """What happened to the container, against the grace period."""
+
     command: str
     grace_s: int
     stop_signal: int

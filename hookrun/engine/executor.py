@@ -8,7 +8,6 @@ message) goes through one Checkpoint, which the service (engine/service.py) impl
 from __future__ import annotations
 
 import os
-import random
 import selectors
 import time
 from collections.abc import Callable, Mapping
@@ -46,6 +45,13 @@ def real_wait(seconds: float, fds: tuple[int, ...]) -> None:
                 return
 
 
+def real_random() -> float:
+    """A uniform number in [0, 1) for retry jitter; `random` is imported by the first retry."""
+    import random
+
+    return random.random()
+
+
 class Checkpoint(Protocol):
     """Where the run's lasting effects go, in order: before a step, after its success, and
     the final account of the run when it must be written ahead (PID 1 is about to be
@@ -76,13 +82,15 @@ class NoCheckpoint:
 
 @dataclass(frozen=True)
 class Runtime:
+    """What the executor runs with: clock, sinks, waits, the checkpoint."""
+
     clock: Clock
     emit: Sink
     env: Mapping[str, str]  # base environment for children and templates
     started_at: float  # clock time at which the hook's budget started counting
     wall: Callable[[], float] = time.time
     wait: Callable[[float, tuple[int, ...]], None] = real_wait
-    random: Callable[[], float] = random.random
+    random: Callable[[], float] = real_random
     protected_pids: frozenset[int] = field(default_factory=frozenset)
     checkpoint: Checkpoint = field(default_factory=NoCheckpoint)
     kinds: Mapping[str, Kind[Any]] = field(default_factory=registry)

@@ -59,6 +59,8 @@ def parse_json(line: str) -> Event | None:
 
 @dataclass(frozen=True)
 class Target:
+    """Where log lines go."""
+
     fd: int  # where log lines go
     word: str  # "pid1", "stderr" or the file's path
     problem: str | None = None  # why the wanted target is not used

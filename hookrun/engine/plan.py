@@ -18,6 +18,8 @@ DEFAULT_HOOK_TIMEOUT = 60.0
 
 @dataclass(frozen=True)
 class PlannedStep:
+    """A step with its deadlines, attempts and worst case worked out."""
+
     index: int
     name: str
     action: str
@@ -44,6 +46,8 @@ class PlannedStep:
 
 @dataclass(frozen=True)
 class Plan:
+    """A hook's steps in order, with the budget and the warnings."""
+
     hook: str
     budget_s: float
     budget_from: str

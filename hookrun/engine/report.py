@@ -16,6 +16,8 @@ Status = Literal["ok", "failed", "timeout", "skipped", "cancelled"]
 
 @dataclass(frozen=True)
 class Event:
+    """One log event (SPEC §5)."""
+
     time: float  # wall clock, seconds since the epoch
     level: Level
     hook: str
@@ -33,6 +35,8 @@ class Sink(Protocol):
 
 @dataclass(frozen=True)
 class StepResult:
+    """How one step ended."""
+
     name: str
     status: Status
     attempts: int
@@ -48,6 +52,8 @@ class StepResult:
 
 @dataclass(frozen=True)
 class Report:
+    """How a run ended: every step, and why it stopped."""
+
     hook: str
     budget_s: float
     used_s: float  # from the start of the hook's clock (process start) to the end

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How a step is retried."""
+
     retries: int | None  # None = until the step deadline (polling actions)
     delay: float
     backoff: str  # "fixed" | "exponential"

@@ -25,8 +25,8 @@ from hookrun.errors import Interrupted
 from hookrun.state.guard import take_lock
 from hookrun.state.markers import Store, instance_keys
 from hookrun.state.statedir import open_state_dir
+from hookrun.system import child_base_env
 from hookrun.system.clock import Clock, MonotonicClock
-from hookrun.system.commands import child_base_env
 from hookrun.system.control import wait_for_exit
 
 FLUSH_S = 0.2  # at the end, how long the log targets may take to accept what is pending
@@ -34,6 +34,8 @@ FLUSH_S = 0.2  # at the end, how long the log targets may take to accept what is
 
 @dataclass(frozen=True)
 class Outcome:
+    """What a run of a hook came to."""
+
     report: Report
     exit_code: int
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hookrun.errors import UsageError
-from hookrun.system.commands import child_base_env
+from hookrun.system import child_base_env
 from hookrun.system.files import atomic_write_at, open_dir
 
 NAME = "hookrun"
@@ -27,6 +27,8 @@ VERIFY_S = 30.0
 
 @dataclass(frozen=True)
 class Installed:
+    """What `hookrun install` put where."""
+
     path: str
     variant: str
     size: int

@@ -21,6 +21,8 @@ from hookrun.errors import Problem
 
 @dataclass(frozen=True)
 class Check:
+    """One result of the self-check."""
+
     name: str
     ok: bool
     detail: str

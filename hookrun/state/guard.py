@@ -22,6 +22,8 @@ Note = Callable[[NoteLevel, str], None]  # level, message
 
 @dataclass(frozen=True)
 class Lock:
+    """The outcome of taking a hook's lock."""
+
     fd: int | None  # held for the run; None: running without the lock
     cancelled: str | None = None  # this delivery must not run (why), e.g. prestop has started
 

@@ -24,6 +24,8 @@ MAX_POLL = 0.05  # seconds between two tries of a contended lock, at most
 
 @dataclass(frozen=True)
 class Holder:
+    """Who holds a hook's lock."""
+
     pid: int
     start: int  # start time of pid in clock ticks since boot: guards against pid reuse
     instance: str  # container-instance key of the holder

@@ -98,6 +98,8 @@ def marker_name(hook: str, step: Step, identity: str) -> str:
 
 @dataclass(frozen=True)
 class Marker:
+    """A `once` marker found in the state directory."""
+
     name: str
     hook: str
     step: str

@@ -21,6 +21,8 @@ class StateDir:
 
 @dataclass(frozen=True)
 class NoStateDir:
+    """No usable state directory, and why each candidate was passed over."""
+
     tried: tuple[str, ...]
 
     def message(self) -> str:

@@ -21,6 +21,8 @@ ESTABLISHED = "01"
 
 @dataclass(frozen=True)
 class Drain:
+    """The drain action."""
+
     ports: tuple[int, ...]
     max_connections: int = 0
     settle: float = 0.0

@@ -14,6 +14,8 @@ from hookrun.system.commands import run_command
 
 @dataclass(frozen=True)
 class Command:
+    """An exec or shell action: the argv and how to run it."""
+
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
     cwd: str | None = None

@@ -34,6 +34,8 @@ _RANGE = re.compile(r"([1-5][0-9][0-9])(?:\s*-\s*([1-5][0-9][0-9]))?")
 
 @dataclass(frozen=True)
 class Http:
+    """The http action."""
+
     url: str
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()

@@ -17,6 +17,8 @@ STOPPING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGK
 
 @dataclass(frozen=True)
 class Signal:
+    """The signal action."""
+
     target: targets.Target
     signal: int = 15
     all: bool = True

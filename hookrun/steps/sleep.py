@@ -14,6 +14,8 @@ from hookrun.system.clock import chunk
 
 @dataclass(frozen=True)
 class Sleep:
+    """The sleep action."""
+
     seconds: float
 
 

@@ -22,6 +22,8 @@ TARGET_KEYS = ("pid", "pidfile", "process", "cmdline")
 
 @dataclass(frozen=True)
 class Target:
+    """A signal or wait_exit target, as written."""
+
     key: str  # one of TARGET_KEYS
     value: str  # as written ("1234", "/run/nginx.pid", "nginx", "^gunicorn: master")
 
@@ -37,6 +39,8 @@ class Target:
 
 @dataclass(frozen=True)
 class Found:
+    """The processes a target means now."""
+
     procs: tuple[Proc, ...]  # live matches, oldest first
     problem: str | None = None  # the target cannot be resolved (bad pidfile, protected pid)
 

@@ -14,6 +14,8 @@ from hookrun.system.bounded import call_within
 
 @dataclass(frozen=True)
 class Tcp:
+    """The tcp action."""
+
     port: int
     host: str = "127.0.0.1"
     state: str = "open"

@@ -17,6 +17,8 @@ from hookrun.system.procfs import Proc
 
 @dataclass(frozen=True)
 class WaitExit:
+    """The wait_exit action."""
+
     target: targets.Target
 
 

@@ -11,6 +11,8 @@ from hookrun.steps import AttemptContext, Kind, Outcome, not_yet, ok
 
 @dataclass(frozen=True)
 class WaitFile:
+    """The wait_file action."""
+
     path: str
     state: str = "exists"
 

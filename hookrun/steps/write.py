@@ -17,6 +17,8 @@ _PERMANENT = {errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROF
 
 @dataclass(frozen=True)
 class Write:
+    """The write action."""
+
     path: str
     text: str
     append: bool = True

@@ -7,7 +7,6 @@ import gc
 import os
 import selectors
 import signal
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,27 +20,11 @@ from hookrun.system.procfs import descendants
 
 @dataclass(frozen=True)
 class Finished:
+    """How a command ended."""
+
     code: int  # exit status, 128+N when killed by signal N
     timed_out: bool
     seconds: float
-
-
-# Variables the PyInstaller bootloader and the staticx launcher set for their own use only
-_BUNDLE_PRIVATE = ("_PYI_", "STATICX_")
-
-
-def child_base_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment children get: the image's own, without what a frozen bundle added."""
-    env = dict(environ)
-    if getattr(sys, "frozen", False):
-        for name in [name for name in env if name.startswith(_BUNDLE_PRIVATE)]:
-            del env[name]
-        original = env.pop("LD_LIBRARY_PATH_ORIG", None)
-        if original is not None:
-            env["LD_LIBRARY_PATH"] = original
-        else:
-            env.pop("LD_LIBRARY_PATH", None)
-    return env
 
 
 def run_command(

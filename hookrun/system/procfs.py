@@ -23,6 +23,8 @@ _Children = Callable[[int], list[int]]
 
 @dataclass(frozen=True)
 class Proc:
+    """One process of the table."""
+
     pid: int
     ppid: int
     name: str  # the kernel's comm (at most 15 characters)
