@@ -352,10 +352,11 @@ def test_usage_and_config_errors_exit_2_without_traceback(config: Config, hookru
         ["run", "nohook", "--config", str(good)],
         ["prestop", "--config", str(good), "--grace-period", "soon"],
         ["prestop", "--config", str(good), "--grace-period", "3s"],
-        ["validate", "--config", str(tmp_path)],
+        ["validate", "--config", str(tmp_path / "empty-dir")],  # a directory without hookrun.toml
         ["frobnicate"],
         [],
     ]
+    (tmp_path / "empty-dir").mkdir()
     for args in cases:
         run = hookrun(*args)
         assert run.code == 2, (args, run.err)
