@@ -5,8 +5,12 @@ need=()
 for pair in nginx:nginx-light ip:iproute2 nft:nftables unshare:util-linux pkill:procps killall:psmisc openssl:openssl curl:curl haproxy:haproxy; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
-# the binary build (build/build.sh) and the tests of the built binaries in containers (tests/e2e)
-for pkg in python3-venv python3-dev zlib1g-dev gcc libc6-dev binutils patchelf crun musl-tools; do
+# the binary build (build/build.sh) and the tests of the built binaries in containers (tests/e2e);
+# the container engine of the image tests and `make image` (podman 4.3, buildah 1.28, runc;
+# debootstrap for the local base images). Nothing system-wide is configured: every call of the
+# project passes build/containers.conf and build/storage.conf (build/engine.sh).
+for pkg in python3-venv python3-dev zlib1g-dev gcc libc6-dev binutils patchelf crun musl-tools \
+           podman buildah runc conmon debootstrap ca-certificates; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -20,5 +24,3 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # The tests start nginx processes of their own, on ports of their own: an nginx service the
 # package may have started is left alone.
-# podman, buildah, runc, debootstrap: the image tests (tests/e2e/test_podman.py), `make image`
-exec bash "$(dirname "$0")/container-deps.sh"

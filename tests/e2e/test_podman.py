@@ -32,7 +32,7 @@ APP_ARGS = ("--tmpfs", "/run/app:rw,mode=1777")  # the emptyDir of the app's pid
 def podman() -> None:
     missing = [tool for tool in ("podman", "buildah") if shutil.which(tool) is None]
     if missing:
-        reason = f"{' and '.join(missing)} not installed (build/container-deps.sh installs them)"
+        reason = f"{' and '.join(missing)} not installed (build/system-deps.sh installs them)"
         if os.environ.get("HOOKRUN_REQUIRE_PODMAN"):
             pytest.fail(f"{reason}; HOOKRUN_REQUIRE_PODMAN is set", pytrace=False)
         pytest.skip(reason)
