@@ -158,7 +158,10 @@ def _run(config: Config, hook: str, env: Mapping[str, str], started: float, cloc
         if lock.fd is not None:
             os.close(lock.fd)
     if journal.concluded:  # written ahead of stopping PID 1: the container ends when it exits
-        wait_for_exit(1, started + budget - clock.now())
+        try:
+            wait_for_exit(1, started + budget - clock.now())
+        except Interrupted:  # the account is written: nothing, not even this, may follow it
+            pass
     else:
         journal.conclude(report)
     return Outcome(report, report.exit_code)
