@@ -107,13 +107,13 @@ http = {{ url = "{moved.url}/old", follow_redirects = true, headers = {{ X-Api-K
 
 def test_curl_proxy_rules() -> None:
     env = {"HTTP_PROXY": "http://upper:1", "http_proxy": "http://lower:1", "HTTPS_PROXY": "http://s:1",
-           "ALL_PROXY": "socks5://all:1", "NO_PROXY": ".internal,10.0.0.0/8,::1"}
+           "ALL_PROXY": "socks5://all:1", "NO_PROXY": ".internal,127.64.0.0/10,::1"}
     assert proxy_for("http", "example.org", env) == "http://lower:1"
     assert proxy_for("http", "example.org", {"HTTP_PROXY": "http://upper:1"}) is None
     assert proxy_for("https", "example.org", env) == "http://s:1"
     assert proxy_for("https", "example.org", {"ALL_PROXY": "all:3128"}) == "http://all:3128"
     assert proxy_for("https", "api.internal", env) is None
-    assert proxy_for("https", "10.1.2.3", env) is None and proxy_for("https", "[::1]", env) is None
+    assert proxy_for("https", "127.65.2.3", env) is None and proxy_for("https", "[::1]", env) is None
     assert bypassed("a.b.example.org", "example.org") and bypassed("example.org", ".example.org")
     assert not bypassed("badexample.org", "example.org") and bypassed("anything", " * ")
-    assert not bypassed("10.0.0.1", "10.0.0.2,example.org")
+    assert not bypassed("127.0.0.1", "127.0.0.2,example.org")
