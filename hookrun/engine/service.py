@@ -8,6 +8,7 @@ either at the end or ahead of a step that signals PID 1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal as signal_module
 import time
@@ -158,10 +159,9 @@ def _run(config: Config, hook: str, env: Mapping[str, str], started: float, cloc
         if lock.fd is not None:
             os.close(lock.fd)
     if journal.concluded:  # written ahead of stopping PID 1: the container ends when it exits
-        try:
+        # the account is written: nothing, not even an interruption, may follow it
+        with contextlib.suppress(Interrupted):
             wait_for_exit(1, started + budget - clock.now())
-        except Interrupted:  # the account is written: nothing, not even this, may follow it
-            pass
     else:
         journal.conclude(report)
     return Outcome(report, report.exit_code)
