@@ -59,5 +59,11 @@ dist/arm64/.built: $(SOURCES) build/arm64-root.sh build/arm64-build.sh tests/e2e
 image: deps binary
 	bash build/image.sh
 
+# Dockerfile.example built for linux/arm64 from source (build stage under qemu-user) and its
+# images run under qemu-user (build/check-arm64-image.sh; slow, not part of `make test`)
+.PHONY: check-arm64-image
+check-arm64-image: deps
+	bash build/check-arm64-image.sh
+
 clean:
 	rm -rf $(VENV) dist pyi-work .pytest_cache .mypy_cache .ruff_cache

@@ -11,17 +11,40 @@
 # kept. They live in the project's image storage (build/storage.conf), outside the source tree.
 # Prints the --build-arg options that select them, one per line:
 #   build/base-images.sh | xargs buildah build -f Dockerfile.example --target nginx .
-# Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian).
+# ARCH=arm64 makes the same three for arm64 on any machine (debootstrap and the nginx
+# install run under qemu-user: the qemu-aarch64 binfmt handler with the F flag, as
+# build/arm64-root.sh sets it up), tagged with the architecture (debian:12-slim-arm64,
+# nginx:bookworm-arm64, distroless-static:nonroot-arm64), for
+#   ARCH=arm64 build/base-images.sh | xargs buildah build --platform linux/arm64 ...
+# Environment: ARCH (amd64 or arm64; default the machine's), DEBIAN_MIRROR (default
+# http://deb.debian.org/debian).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export CONTAINERS_CONF="$here/containers.conf" CONTAINERS_STORAGE_CONF="$here/storage.conf"
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-prefix=localhost/hookrun-base
-DEBIAN=$prefix/debian:12-slim
-NGINX=$prefix/nginx:bookworm
-STATIC=$prefix/distroless-static:nonroot
-LABEL=io.hookrun.base.inputs
 say() { echo "base-images: $*" >&2; }
+host_arch=$(dpkg --print-architecture)
+arch=${ARCH:-$host_arch}
+case $arch in
+  amd64|x86_64) arch=amd64 ;;
+  arm64|aarch64) arch=arm64 ;;
+  *) say "ARCH=$arch: amd64 or arm64"; exit 2 ;;
+esac
+# the machine's own architecture keeps the plain names; the other one is named with its arch
+suffix=$([ "$arch" = "$host_arch" ] || echo "-$arch")
+prefix=localhost/hookrun-base
+DEBIAN=$prefix/debian:12-slim$suffix
+NGINX=$prefix/nginx:bookworm$suffix
+STATIC=$prefix/distroless-static:nonroot$suffix
+LABEL=io.hookrun.base.inputs
+if [ "$arch" != "$host_arch" ]; then
+  handler=/proc/sys/fs/binfmt_misc/qemu-$([ "$arch" = arm64 ] && echo aarch64 || echo x86_64)
+  if ! grep -qx enabled "$handler" 2>/dev/null || ! grep -q '^flags: .*F' "$handler"; then
+    say "$arch programs do not run here: no qemu binfmt handler with the F flag ($handler);"
+    say "build/arm64-root.sh sets it up (qemu-user-static, binfmt-support)"
+    exit 1
+  fi
+fi
 cleanup=()  # commands run at exit: temporary directories, working containers
 trap 'for c in "${cleanup[@]}"; do $c >/dev/null 2>&1 || true; done' EXIT
 
@@ -30,10 +53,11 @@ trap 'for c in "${cleanup[@]}"; do $c >/dev/null 2>&1 || true; done' EXIT
 # with a pip.conf that makes pip use the system bundle: a network that presents its own CA to
 # pip and apt works inside the build container as on the host.
 extra_cas() { find /usr/local/share/ca-certificates -name '*.crt' -type f 2>/dev/null | LC_ALL=C sort; }
-inputs=$( { cat "$0"; extra_cas | xargs -r cat; } | sha256sum | cut -c1-16)
+inputs=$( { echo "$arch"; cat "$0"; extra_cas | xargs -r cat; } | sha256sum | cut -c1-16)
 
-current() {  # the image exists and was made from these inputs
-  [ "$(podman image inspect --format "{{index .Labels \"$LABEL\"}}" "$1" 2>/dev/null)" = "$inputs" ]
+current() {  # the image exists, was made from these inputs and is of this architecture
+  [ "$(podman image inspect --format "{{index .Labels \"$LABEL\"}} {{.Architecture}}" "$1" 2>/dev/null)" \
+    = "$inputs $arch" ]
 }
 
 # the official image's configuration: pid file, port 80, logs to the container's stdout/stderr
@@ -60,8 +84,10 @@ make_debian() {
   local root
   root=$(mktemp -d /var/tmp/hookrun-debian.XXXXXX)
   cleanup+=("rm -rf $root $root.log")
-  say "debootstrap --variant=minbase bookworm ($mirror)"
-  debootstrap --variant=minbase bookworm "$root" "$mirror" >"$root.log" 2>&1 \
+  say "debootstrap --arch=$arch --variant=minbase bookworm ($mirror)"
+  # a private mount namespace: the /proc and /sys debootstrap mounts in the root go with it
+  unshare --mount --propagation private \
+    debootstrap --arch="$arch" --variant=minbase bookworm "$root" "$mirror" >"$root.log" 2>&1 \
     || { tail -20 "$root.log" >&2; return 1; }
   # like the slim image: no documentation, no package lists, no apt caches
   cat > "$root/etc/dpkg/dpkg.cfg.d/slim" <<'EOF'
@@ -79,14 +105,14 @@ EOF
   extra_cas | while read -r ca; do cp "$ca" "$root/usr/local/share/ca-certificates/"; done
   printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > "$root/etc/pip.conf"
   say "podman import $DEBIAN"
-  tar -C "$root" --numeric-owner -c . | podman import --quiet \
+  tar -C "$root" --numeric-owner -c . | podman import --quiet --os linux --arch "$arch" \
     --change 'CMD ["bash"]' --change "LABEL $LABEL=$inputs" - "$DEBIAN" >/dev/null
 }
 
 make_nginx() {
   say "$NGINX: nginx-light on $DEBIAN"
   local c
-  c=$(buildah from --quiet --pull=never "$DEBIAN")
+  c=$(buildah from --quiet --pull=never --arch "$arch" "$DEBIAN")
   cleanup+=("buildah rm $c")
   buildah run --network host "$c" -- sh -c 'apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null \
@@ -103,7 +129,7 @@ make_nginx() {
 make_static() {
   say "$STATIC: CA certificates, passwd, nothing else"
   local c mnt
-  c=$(buildah from --quiet scratch)
+  c=$(buildah from --quiet --arch "$arch" scratch)
   cleanup+=("buildah rm $c")
   mnt=$(buildah mount "$c")
   mkdir -p "$mnt"/etc/ssl/certs "$mnt"/tmp "$mnt"/home/nonroot "$mnt"/root
@@ -119,7 +145,7 @@ EOF
   printf 'root:x:0:\nnobody:x:65534:\ntty:x:5:\nstaff:x:50:\nnonroot:x:65532:\n' > "$mnt/etc/group"
   printf 'hosts: files dns\n' > "$mnt/etc/nsswitch.conf"
   buildah umount "$c" >/dev/null
-  buildah config --user 65532:65532 --workingdir /home/nonroot \
+  buildah config --os linux --arch "$arch" --user 65532:65532 --workingdir /home/nonroot \
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt --label "$LABEL=$inputs" "$c"
   buildah commit --quiet "$c" "$STATIC" >/dev/null
@@ -135,7 +161,7 @@ current "$DEBIAN" || { make_debian; built+=(debian); }
 # an image made on an older Debian base is made again
 current "$NGINX" && [ ${#built[@]} -eq 0 ] || { make_nginx; built+=(nginx); }
 current "$STATIC" || { make_static; built+=(static); }
-say "${built[*]:-nothing} built ($((SECONDS - started)) s); inputs $inputs"
+say "$arch: ${built[*]:-nothing} built ($((SECONDS - started)) s); inputs $inputs"
 echo "--build-arg=DEBIAN_IMAGE=$DEBIAN"
 echo "--build-arg=NGINX_IMAGE=$NGINX"
 echo "--build-arg=STATIC_IMAGE=$STATIC"
