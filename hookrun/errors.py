@@ -8,7 +8,7 @@ and an exit code, through `exit_code_for`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from hookrun.record import record
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a step failed; validate: a hook cannot fit its budget
@@ -22,7 +22,7 @@ def exit_for_signal(signum: int) -> int:
     return 128 + signum
 
 
-@dataclass(frozen=True)
+@record
 class Problem:
     """One thing wrong with the config, and where."""
 

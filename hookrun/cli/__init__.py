@@ -28,46 +28,93 @@ from hookrun.errors import (
 from hookrun.system.clock import MonotonicClock
 from hookrun.system.procfs import process_age
 
+COMMANDS = {  # name -> help, in the order `hookrun --help` lists them
+    "poststart": 'run the hook "poststart"',
+    "prestop": 'run the hook "prestop"',
+    "run": "run any hook of the config by name",
+    "plan": "dry-run: print what would run",
+    "validate": "check the config (exit 0 or 2)",
+    "emulate": "run CMD with its hooks like the kubelet",
+    "manifest": "print the pod-spec fragment",
+    "markers": "list or clear idempotency markers",
+    "install": "copy a runnable hookrun into DIR (for an initContainer and an emptyDir)",
+    "version": "print the version",
+}
+_VALUE_OPTIONS = ("--config", "--grace-period", "--log-format", "--log-target")
 
-def parser() -> argparse.ArgumentParser:
+
+def parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line. With `only`, the other commands are left out: each costs a parser
+    with its options, and a hook's start-up pays for the one it runs (`command_named`)."""
     top = argparse.ArgumentParser(
         prog="hookrun", description="Run Kubernetes lifecycle hooks with timeouts, retries, "
-        "a budget taken from the grace period, and logs you can see.")
+        "a budget taken from the grace period, and logs you can see.", formatter_class=Formatter)
     global_options(top, None)
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, formatter_class=Formatter)
     global_options(common, argparse.SUPPRESS)
-    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    # prog given: argparse would otherwise format the usage to find it (the terminal asked too)
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", prog="hookrun")
     sub.required = True
+    for name, what in COMMANDS.items():
+        if only in (None, name):
+            _command(sub, name, what, common)
+    return top
 
-    def hook_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
-        p.add_argument("--format", choices=("text", "json"), default="text",
-                       help="plan output format")
 
-    for name in ("poststart", "prestop"):
-        hook_options(sub.add_parser(name, parents=[common], help=f'run the hook "{name}"'))
-    p = sub.add_parser("run", parents=[common], help="run any hook of the config by name")
-    p.add_argument("hook")
-    hook_options(p)
-    p = sub.add_parser("plan", parents=[common], help="dry-run: print what would run")
-    p.add_argument("hook")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    sub.add_parser("validate", parents=[common], help="check the config (exit 0 or 2)")
-    # emulate and manifest parse their own options (global ones included) from `rest`: no
-    # argument can start with NUL, so this parser takes every word after the command as is
-    for name, what in (("emulate", "run CMD with its hooks like the kubelet"),
-                       ("manifest", "print the pod-spec fragment")):
+def _command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, what: str,
+             common: argparse.ArgumentParser) -> None:
+    if name in ("emulate", "manifest"):
+        # they parse their own options (global ones included) from `rest`: no argument can
+        # start with NUL, so this parser takes every word after the command as is
         p = sub.add_parser(name, prefix_chars="\0", add_help=False, help=what)
         p.add_argument("rest", nargs=argparse.REMAINDER)
-    p = sub.add_parser("markers", parents=[common], help="list or clear idempotency markers")
-    p.add_argument("--clear", action="store_true")
-    p = sub.add_parser("install", parents=[common], help="copy a runnable hookrun into DIR "
-                       "(for an initContainer and an emptyDir)")
-    p.add_argument("directory", metavar="DIR")
-    p = sub.add_parser("version", parents=[common], help="print the version")
-    p.add_argument("--check", action="store_true",
-                   help="also prove that every bundled module and dependency works")
-    return top
+        return
+    p = sub.add_parser(name, parents=[common], help=what, formatter_class=Formatter)
+    if name in ("run", "plan"):
+        p.add_argument("hook")
+    if name in ("poststart", "prestop", "run"):
+        p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    if name in ("poststart", "prestop", "run", "plan"):
+        p.add_argument("--format", choices=("text", "json"), default="text", help="plan output format")
+    if name == "markers":
+        p.add_argument("--clear", action="store_true")
+    if name == "install":
+        p.add_argument("directory", metavar="DIR")
+    if name == "version":
+        p.add_argument("--check", action="store_true",
+                       help="also prove that every bundled module and dependency works")
+
+
+def command_named(argv: Sequence[str]) -> str | None:
+    """The command `argv` names, found as argparse finds it; None when that takes more than a
+    glance (no command, help asked for, an option it does not know before it)."""
+    words = iter(argv)
+    for word in words:
+        if word in ("-h", "--help", "--"):
+            return None
+        if word.startswith("--"):  # a global option; argparse takes any unambiguous prefix
+            if "=" not in word and any(option.startswith(word) for option in _VALUE_OPTIONS):
+                next(words, None)  # its value, whatever it looks like
+            continue
+        if word.startswith("-") and word != "-":  # -v, -qq
+            continue
+        return word if word in COMMANDS else None
+    return None
+
+
+class Formatter(argparse.HelpFormatter):
+    """argparse's, with the terminal width looked up only when help is printed: the stock one
+    imports shutil and asks the terminal for every option it checks."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=1 << 16)
+
+    def format_help(self) -> str:
+        import shutil
+
+        self._width = shutil.get_terminal_size().columns - 2
+        self._max_help_position = min(self._max_help_position, max(self._width - 20, 2 * 2))
+        return super().format_help()
 
 
 # --- the commands ----------------------------------------------------------------------------
@@ -161,7 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = MonotonicClock().now() - process_age()
     env = dict(os.environ)
     try:
-        args = parser().parse_args(argv)
+        words = sys.argv[1:] if argv is None else argv
+        args = parser(command_named(words)).parse_args(words)
     except SystemExit as exit_:
         return int(exit_.code or 0)
     _install_signal_handlers()

@@ -11,7 +11,6 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 
 from hookrun.cli.options import config_options, load_config
 from hookrun.config.values import format_duration, parse_duration, parse_signal, whole_seconds
@@ -21,6 +20,7 @@ from hookrun.emulator.timeline import Timeline
 from hookrun.emulator.timeline import render_text as render_timeline
 from hookrun.engine.plan import plan_for
 from hookrun.errors import LaunchError, UsageError, ValueProblem
+from hookrun.record import replace
 
 TIMELINE_KINDS = (".svg", ".html", ".htm", ".json")
 

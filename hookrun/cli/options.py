@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from dataclasses import replace
 
 from hookrun.config.load import DEFAULT_PATH, Config, Source
 from hookrun.config.values import parse_duration
 from hookrun.engine.plan import read_config
 from hookrun.errors import ConfigError, Problem, UsageError, ValueProblem
+from hookrun.record import replace
 
 
 def global_options(parser: argparse.ArgumentParser, default: object) -> None:

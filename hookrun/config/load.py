@@ -9,7 +9,6 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from hookrun.config.schema import (
@@ -26,6 +25,7 @@ from hookrun.config.schema import (
 )
 from hookrun.config.templates import expand_tree
 from hookrun.errors import BadTemplate, ConfigError, Problem, UnsetVariable, ValueProblem
+from hookrun.record import field, record
 from hookrun.system.files import read_regular
 
 if sys.version_info >= (3, 11):
@@ -68,7 +68,7 @@ class Action(Protocol):
 Actions = Mapping[str, Action]  # action name -> its kind: steps.registry()
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     """The [settings] table, with defaults."""
 
@@ -82,7 +82,7 @@ class Settings:
     secret_env: tuple[str, ...] = ()  # more names whose values are masked (masking.py)
 
 
-@dataclass(frozen=True)
+@record
 class Step:
     """One step of a hook, as the config says it."""
 
@@ -104,7 +104,7 @@ class Step:
     needs: tuple[str, ...] = ()  # earlier steps that must have succeeded for this one to run
 
 
-@dataclass(frozen=True)
+@record
 class Hook:
     """A hook: its timeout, its default on_failure, its steps."""
 
@@ -114,7 +114,7 @@ class Hook:
     steps: tuple[Step, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     """The whole config, validated."""
 
@@ -128,7 +128,7 @@ INLINE = "HOOKRUN_CONFIG_TOML"
 INLINE_NAME = f"{INLINE} (the config inline, from the environment)"
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     """Where the config comes from: a file (a directory means DIR/hookrun.toml, as a
     ConfigMap volume is mounted), or the whole TOML inline in HOOKRUN_CONFIG_TOML."""

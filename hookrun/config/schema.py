@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from typing import TypeVar
 
 from hookrun.config.values import parse_duration, parse_signal
 from hookrun.errors import Problem, ValueProblem
+from hookrun.record import record
 
 T = TypeVar("T")
 W = TypeVar("W", bound=str)
 
 
 def suggest(word: str, choices: Collection[str]) -> str:
+    import difflib  # only for a config with a typo: not paid by every start
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
 
@@ -175,7 +176,7 @@ def _kind(value: object) -> str:
     return name
 
 
-@dataclass(frozen=True)
+@record
 class Where:
     """Location of an action's value in the config, for problems."""
 

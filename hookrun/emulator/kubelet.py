@@ -44,6 +44,7 @@ from hookrun.emulator.timeline import HookRun, Note, Timeline, event_row, row, s
 from hookrun.engine.log import parse_json, render_text
 from hookrun.engine.report import Event
 from hookrun.errors import LaunchError
+from hookrun.record import record
 from hookrun.system import child_base_env, procfs
 from hookrun.system.commands import launch_error
 from hookrun.system.control import kill_group, open_pidfd, signal_quietly
@@ -51,7 +52,7 @@ from hookrun.system.control import kill_group, open_pidfd, signal_quietly
 PIPE_LINGER = 5.0  # seconds to keep reading hook output after everything was killed
 
 
-@dataclass(frozen=True)
+@record
 class Options:
     """What `hookrun emulate` was asked to do."""
 

@@ -16,6 +16,7 @@ import signal
 from dataclasses import dataclass, field
 
 from hookrun.config.values import format_duration, signal_name
+from hookrun.record import record
 
 MIN_AFTER_TERM = 2  # the kubelet's minimumGracePeriodInSeconds
 
@@ -35,14 +36,14 @@ class Phase(enum.Enum):
 
 # --- events: what happened ---------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record
 class StopRequested:
     """Ctrl-C or SIGTERM to the emulator (a second one forces SIGKILL)."""
 
     signum: int
 
 
-@dataclass(frozen=True)
+@record
 class HookEnded:
     """A hook process ended."""
 
@@ -51,14 +52,14 @@ class HookEnded:
     with_app: bool = False  # CMD had begun to exit: the hook ended because the container did
 
 
-@dataclass(frozen=True)
+@record
 class AppEnded:
     """CMD ended."""
 
     status: int
 
 
-@dataclass(frozen=True)
+@record
 class Tick:
     """Time passed: the machine checks its timer."""
 
@@ -68,26 +69,26 @@ Event = StopRequested | HookEnded | AppEnded | Tick
 
 # --- actions: what the I/O loop must do ----------------------------------------------------------
 
-@dataclass(frozen=True)
+@record
 class StartHook:
     """Start this hook."""
 
     hook: str
 
 
-@dataclass(frozen=True)
+@record
 class SignalApp:
     """Send this signal to CMD."""
 
     signum: int
 
 
-@dataclass(frozen=True)
+@record
 class KillContainer:
     """CMD has exited: every other process of the container dies with it."""
 
 
-@dataclass(frozen=True)
+@record
 class Say:
     """A line for the timeline."""
 
@@ -98,7 +99,7 @@ class Say:
 Action = StartHook | SignalApp | KillContainer | Say
 
 
-@dataclass(frozen=True)
+@record
 class Rules:
     """The kubelet's numbers for this container."""
 

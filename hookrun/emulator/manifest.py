@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 
 from hookrun.config.load import Config
 from hookrun.config.values import format_duration as fmt
 from hookrun.config.values import whole_seconds
 from hookrun.engine.plan import Plan, build_plan
+from hookrun.record import record, replace
 
 DEFAULT_BINARY = "/usr/local/bin/hookrun"
 DEFAULT_CONTAINER = "app"
@@ -40,7 +40,7 @@ def grace_period_for(config: Config, prestop: Plan | None) -> tuple[int, str]:
     return seconds, why
 
 
-@dataclass(frozen=True)
+@record
 class Injection:
     """hookrun put into the app's container at start, from an image of its own."""
 

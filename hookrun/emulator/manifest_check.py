@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
 
 from hookrun.config.load import Config
 from hookrun.config.templates import references
@@ -20,6 +19,7 @@ from hookrun.config.values import format_duration as fmt
 from hookrun.config.values import parse_duration
 from hookrun.engine.plan import build_plan
 from hookrun.errors import ConfigError, ValueProblem
+from hookrun.record import record, replace
 
 DEFAULT_GRACE = 30  # the pod's terminationGracePeriodSeconds when it is not set
 HOOK_KEYS = {"postStart": "poststart", "preStop": "prestop"}
@@ -40,7 +40,7 @@ PLACEHOLDERS = ("value-from-the-cluster", "http://127.0.0.1:1", "1")
 Loader = Callable[[Mapping[str, str]], Config]  # the config, loaded with a container's env
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """One problem of a manifest, located."""
 
@@ -52,7 +52,7 @@ class Finding:
         return f"{self.where}, {self.field}: {self.message}"
 
 
-@dataclass(frozen=True)
+@record
 class Workload:
     """A pod spec found in a manifest document."""
 

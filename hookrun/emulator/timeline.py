@@ -11,15 +11,15 @@ import math
 import os
 import signal
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 from hookrun.config.values import signal_name
 from hookrun.engine.report import Event
+from hookrun.record import asdict, record
 
 CLOSING = ("ok", "failed", "timeout", "cancelled", "skipped")  # events that end a step
 
 
-@dataclass(frozen=True)
+@record
 class StepSpan:
     """One step on the timeline."""
 
@@ -31,7 +31,7 @@ class StepSpan:
     detail: str
 
 
-@dataclass(frozen=True)
+@record
 class HookRun:
     """One hook process on the timeline."""
 
@@ -48,7 +48,7 @@ class HookRun:
         return self.exit_code not in (0, None)
 
 
-@dataclass(frozen=True)
+@record
 class Note:
     """One line of the event list."""
 
@@ -57,7 +57,7 @@ class Note:
     text: str
 
 
-@dataclass(frozen=True)
+@record
 class Timeline:
     """What happened to the container, against the grace period."""
 
@@ -202,7 +202,7 @@ LEGEND = ("# ok/running  x failed  ! timed out  - cancelled  ~ killed or abandon
           "[ ] grace period  T stop signal  K SIGKILL")
 
 
-@dataclass(frozen=True)
+@record
 class Row:
     """One bar of a chart: pieces are (start, end, kind), kind a key of CHAR."""
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from hookrun.record import record
 
 Level = Literal["hook", "step", "attempt", "reserve"]
 
 
-@dataclass(frozen=True)
+@record
 class Deadline:
     """An absolute time on a Clock, and which level set it."""
 

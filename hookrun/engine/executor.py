@@ -11,7 +11,6 @@ import os
 import selectors
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from hookrun.config.schema import Where
@@ -24,6 +23,7 @@ from hookrun.engine.report import Event, EventName, Report, Sink, Status, StepRe
 from hookrun.engine.report import Level as LogLevel
 from hookrun.engine.retry import next_delay
 from hookrun.errors import BadTemplate, Interrupted, Problem, UnsetVariable
+from hookrun.record import field, record
 from hookrun.steps import AttemptContext, Kind, Outcome, registry
 from hookrun.steps import timeout as timeout_outcome
 from hookrun.system.clock import Clock, chunk
@@ -80,7 +80,7 @@ class NoCheckpoint:
         return None
 
 
-@dataclass(frozen=True)
+@record
 class Runtime:
     """What the executor runs with: clock, sinks, waits, the checkpoint."""
 

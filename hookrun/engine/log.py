@@ -5,12 +5,12 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import get_args
 
 from hookrun.config.values import format_time
 from hookrun.engine.report import Event, EventName, Level
+from hookrun.record import record, replace
 from hookrun.system.files import open_regular
 from hookrun.system.output import LineWriter, open_nonblocking
 
@@ -57,7 +57,7 @@ def parse_json(line: str) -> Event | None:
         return None
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     """Where log lines go."""
 

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from hookrun.config.load import Config, Hook, Once, OnFailure, Settings, Source, Step, load_source
 from hookrun.config.values import format_duration as fmt
 from hookrun.engine.retry import RetryPolicy, worst_case_delays
 from hookrun.errors import ConfigError, Problem
+from hookrun.record import record
 from hookrun.steps import Kind, registry
 
 PLAN_FORMAT = 1
 DEFAULT_HOOK_TIMEOUT = 60.0
 
 
-@dataclass(frozen=True)
+@record
 class PlannedStep:
     """A step with its deadlines, attempts and worst case worked out."""
 
@@ -44,7 +44,7 @@ class PlannedStep:
     uncut_s: float | None = None  # the worst case before a cut for reserves (None: unbounded)
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """A hook's steps in order, with the budget and the warnings."""
 

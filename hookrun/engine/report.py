@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from hookrun.config.load import OnFailure
 from hookrun.errors import EXIT_BUDGET, EXIT_FAILED, EXIT_OK, exit_for_signal
+from hookrun.record import record
 
 Level = Literal["debug", "info", "warning", "error"]
 EventName = Literal["start", "output", "retry", "ok", "failed", "skipped", "timeout", "cancelled",
@@ -14,7 +14,7 @@ EventName = Literal["start", "output", "retry", "ok", "failed", "skipped", "time
 Status = Literal["ok", "failed", "timeout", "skipped", "cancelled"]
 
 
-@dataclass(frozen=True)
+@record
 class Event:
     """One log event (SPEC §5)."""
 
@@ -33,7 +33,7 @@ class Sink(Protocol):
     def __call__(self, event: Event) -> None: ...
 
 
-@dataclass(frozen=True)
+@record
 class StepResult:
     """How one step ended."""
 
@@ -50,7 +50,7 @@ class StepResult:
         return self.status in ("failed", "timeout", "cancelled") and self.on_failure != "ignore"
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     """How a run ended: every step, and why it stopped."""
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from hookrun.record import record
 
 
-@dataclass(frozen=True)
+@record
 class RetryPolicy:
     """How a step is retried."""
 

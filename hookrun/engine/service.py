@@ -13,7 +13,6 @@ import os
 import signal as signal_module
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from hookrun.config.load import Config
 from hookrun.config.values import format_duration as fmt
@@ -23,6 +22,7 @@ from hookrun.engine.plan import Plan, PlannedStep, budget_for, plan_for
 from hookrun.engine.render import summary_message, termination_message
 from hookrun.engine.report import Event, EventName, Level, Report, StepResult
 from hookrun.errors import Interrupted
+from hookrun.record import record
 from hookrun.state.guard import take_lock
 from hookrun.state.markers import Store, instance_keys
 from hookrun.state.statedir import open_state_dir
@@ -33,7 +33,7 @@ from hookrun.system.control import wait_for_exit
 FLUSH_S = 0.2  # at the end, how long the log targets may take to accept what is pending
 
 
-@dataclass(frozen=True)
+@record
 class Outcome:
     """What a run of a hook came to."""
 

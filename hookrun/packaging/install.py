@@ -14,9 +14,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from hookrun.errors import UsageError
+from hookrun.record import record
 from hookrun.system import child_base_env
 from hookrun.system.files import atomic_write_at, open_dir
 
@@ -25,7 +25,7 @@ MAX_SIZE = 256 << 20  # bytes: far more than any build of hookrun
 VERIFY_S = 30.0
 
 
-@dataclass(frozen=True)
+@record
 class Installed:
     """What `hookrun install` put where."""
 

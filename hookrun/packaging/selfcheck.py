@@ -14,12 +14,12 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from hookrun.errors import Problem
+from hookrun.record import record
 
 
-@dataclass(frozen=True)
+@record
 class Check:
     """One result of the self-check."""
 

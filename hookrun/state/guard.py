@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 from hookrun.config.values import format_duration as fmt
+from hookrun.record import record
 from hookrun.state.lock import Holder, acquire, cancel_holder, lock_name, stopping
 from hookrun.state.markers import Store
 from hookrun.state.statedir import NoStateDir
@@ -20,7 +20,7 @@ NoteLevel = Literal["info", "warning", "error"]
 Note = Callable[[NoteLevel, str], None]  # level, message
 
 
-@dataclass(frozen=True)
+@record
 class Lock:
     """The outcome of taking a hook's lock."""
 

@@ -12,8 +12,8 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from hookrun.record import record
 from hookrun.system.clock import Clock
 from hookrun.system.control import open_pidfd
 from hookrun.system.files import open_regular
@@ -22,7 +22,7 @@ from hookrun.system.procfs import start_ticks
 MAX_POLL = 0.05  # seconds between two tries of a contended lock, at most
 
 
-@dataclass(frozen=True)
+@record
 class Holder:
     """Who holds a hook's lock."""
 

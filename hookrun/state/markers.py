@@ -14,10 +14,10 @@ import os
 import stat
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from hookrun.config.load import Step
 from hookrun.config.values import format_time
+from hookrun.record import record
 from hookrun.state.statedir import NoStateDir, State, StateDir
 from hookrun.system.files import atomic_write_at, sweep_temp
 from hookrun.system.procfs import start_ticks
@@ -29,7 +29,7 @@ MAX_MARKER = 4096
 
 # --- instance keys ------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record
 class Keys:
     """What identifies this instance per scope ("BOOT_ID/PID1_START", POD_UID), or why a
     scope cannot be identified here. Marker names carry a hash of it."""
@@ -96,7 +96,7 @@ def marker_name(hook: str, step: Step, identity: str) -> str:
 
 # --- the store ------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record
 class Marker:
     """A `once` marker found in the state directory."""
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from hookrun.errors import UnusableStateDir
+from hookrun.record import record
 
 
-@dataclass(frozen=True)
+@record
 class StateDir:
     """A usable state directory. `fd` is open on it (None: it does not exist yet, dry runs)."""
 
@@ -19,7 +19,7 @@ class StateDir:
     tried: tuple[str, ...] = ()  # earlier candidates and why they were passed over
 
 
-@dataclass(frozen=True)
+@record
 class NoStateDir:
     """No usable state directory, and why each candidate was passed over."""
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 from hookrun.config.schema import Where
+from hookrun.record import field, record
 from hookrun.system.clock import Clock
 
 Status = Literal["ok", "not_yet", "retry", "fail", "timeout"]
 
 
-@dataclass(frozen=True)
+@record
 class Outcome:
     """Result of one attempt.
 
@@ -55,7 +55,7 @@ def timeout(detail: str) -> Outcome:
     return Outcome("timeout", detail)
 
 
-@dataclass(frozen=True)
+@record
 class AttemptContext:
     """What one attempt may use. `deadline` is absolute on `clock`."""
 
@@ -83,14 +83,14 @@ class AttemptContext:
         return max(0.0, self.deadline - self.clock.now())
 
 
-S = TypeVar("S")  # a kind's own spec: a frozen dataclass parsed from its table
+S = TypeVar("S")  # a kind's own spec: a frozen record parsed from its table
 
 
 def _unknown_duration(spec: object) -> float | None:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class Kind(Generic[S]):
     """One action. Typed by its spec, so that a kind's functions agree on its fields:
     `Kind("signal", parse, describe, attempt)` is a Kind[Signal] only if all three take a Signal."""

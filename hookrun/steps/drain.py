@@ -8,18 +8,18 @@ is tracked across the executor's re-checks (ctx.memo), so the step never sleeps.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from hookrun.config.schema import Fields, Where, as_duration, as_port, int_range
 from hookrun.config.values import format_duration
 from hookrun.errors import ValueProblem
+from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, not_yet, ok
 
 TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 ESTABLISHED = "01"
 
 
-@dataclass(frozen=True)
+@record
 class Drain:
     """The drain action."""
 

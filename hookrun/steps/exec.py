@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from hookrun.config.schema import Fields, Where, as_argv, as_int_list, as_str, as_str_map
 from hookrun.config.values import format_duration
 from hookrun.errors import LaunchError
+from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry, timeout
 from hookrun.system.commands import run_command
 
 
-@dataclass(frozen=True)
+@record
 class Command:
     """An exec or shell action: the argv and how to run it."""
 

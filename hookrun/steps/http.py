@@ -11,13 +11,13 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from hookrun.config.schema import Where, as_bool, as_nonempty_str, as_str, as_str_map
 from hookrun.config.values import format_duration
 from hookrun.errors import NoAnswer, Overrun, ValueProblem
+from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry, timeout
 from hookrun.steps.proxy import proxy_for
 from hookrun.system.bounded import call_within
@@ -32,7 +32,7 @@ _METHOD = re.compile(r"[A-Z]+")
 _RANGE = re.compile(r"([1-5][0-9][0-9])(?:\s*-\s*([1-5][0-9][0-9]))?")
 
 
-@dataclass(frozen=True)
+@record
 class Http:
     """The http action."""
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
 
 from hookrun.config.schema import Where, as_bool, as_signal
 from hookrun.config.values import signal_name
+from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry, targets
 
 # Signals that stop a main process (a graceful or fast shutdown); others (HUP, USR1, WINCH...)
@@ -15,7 +15,7 @@ from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry, target
 STOPPING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGKILL})
 
 
-@dataclass(frozen=True)
+@record
 class Signal:
     """The signal action."""
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from hookrun.config.schema import Where, as_duration
 from hookrun.config.values import format_duration
 from hookrun.errors import ValueProblem
+from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, ok
 from hookrun.system.clock import chunk
 
 
-@dataclass(frozen=True)
+@record
 class Sleep:
     """The sleep action."""
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
 from hookrun.config.schema import Fields, as_nonempty_str, int_range
+from hookrun.record import record
 from hookrun.system import procfs
 from hookrun.system.files import read_regular
 from hookrun.system.procfs import Proc
@@ -20,7 +20,7 @@ from hookrun.system.procfs import Proc
 TARGET_KEYS = ("pid", "pidfile", "process", "cmdline")
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     """A signal or wait_exit target, as written."""
 
@@ -37,7 +37,7 @@ class Target:
         return f"processes whose command line matches {self.value!r}"
 
 
-@dataclass(frozen=True)
+@record
 class Found:
     """The processes a target means now."""
 

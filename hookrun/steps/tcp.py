@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
 
 from hookrun.config.schema import Where, as_nonempty_str, as_port, one_of
 from hookrun.config.values import format_duration
 from hookrun.errors import Overrun
+from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, not_yet, ok, timeout
 from hookrun.system.bounded import call_within
 
 
-@dataclass(frozen=True)
+@record
 class Tcp:
     """The tcp action."""
 

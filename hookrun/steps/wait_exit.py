@@ -8,14 +8,14 @@ waiting. Where pidfd_open is unavailable (kernel before 5.3, a seccomp filter) i
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from hookrun.config.schema import Where
+from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, not_yet, ok, targets
 from hookrun.system.procfs import Proc
 
 
-@dataclass(frozen=True)
+@record
 class WaitExit:
     """The wait_exit action."""
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from hookrun.config.schema import Where, as_nonempty_str, one_of
+from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, not_yet, ok
 
 
-@dataclass(frozen=True)
+@record
 class WaitFile:
     """The wait_file action."""
 

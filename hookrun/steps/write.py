@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
 
 from hookrun.config.schema import Where, as_bool, as_nonempty_str, as_str
 from hookrun.errors import ValueProblem
+from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry
 from hookrun.system.files import atomic_write_at, open_dir, open_regular
 
@@ -15,7 +15,7 @@ _PERMANENT = {errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROF
               errno.EINVAL}  # EINVAL: not a regular file (a FIFO would block)
 
 
-@dataclass(frozen=True)
+@record
 class Write:
     """The write action."""
 

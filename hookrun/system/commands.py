@@ -9,16 +9,16 @@ import selectors
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from hookrun.errors import LaunchError
+from hookrun.record import record
 from hookrun.system.clock import Clock, chunk
 from hookrun.system.control import KILL_GRACE, kill_group, libc_prctl, open_pidfd, terminate_group
 from hookrun.system.output import LineSplitter, drain, read_some
 from hookrun.system.procfs import descendants
 
 
-@dataclass(frozen=True)
+@record
 class Finished:
     """How a command ended."""
 

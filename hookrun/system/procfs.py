@@ -15,13 +15,14 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from hookrun.record import record
 
 PF_EXITING = 0x4  # the kernel's task flag: the process has begun to exit
 _Children = Callable[[int], list[int]]
 
 
-@dataclass(frozen=True)
+@record
 class Proc:
     """One process of the table."""
 

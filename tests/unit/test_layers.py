@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "hookrun"
-# package -> the packages it may import (besides itself). `errors` and the package root
-# (__version__, the generated _build) are open to all.
+# package -> the packages it may import (besides itself). `errors`, `record` and the package
+# root (__version__, the generated _build) are open to all.
 ALLOWED: Mapping[str, frozenset[str]] = {
     "errors": frozenset(),
+    "record": frozenset(),
     "system": frozenset(),
     "config": frozenset({"system"}),
     "steps": frozenset({"config", "system"}),
@@ -26,7 +27,7 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "cli": frozenset({"config", "steps", "state", "engine", "system", "packaging", "emulator"}),
     "__main__": frozenset({"cli"}),
 }
-OPEN_TO_ALL = frozenset({"errors", "__init__", "_build"})
+OPEN_TO_ALL = frozenset({"errors", "record", "__init__", "_build"})
 TOP_LEVEL_LIMIT = 8  # modules directly in hookrun/
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import xml.etree.ElementTree as ET
-from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
@@ -24,6 +23,7 @@ from hookrun.emulator.timeline import (
 )
 from hookrun.engine.log import parse_json, render_json
 from hookrun.engine.report import Event
+from hookrun.record import replace
 
 SVG = "{http://www.w3.org/2000/svg}"
 
