@@ -6,7 +6,6 @@ text and an exit code in one place (`error_handler`), as pre-commit's error hand
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
@@ -14,7 +13,8 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from types import FrameType
 
-from hookrun.cli.options import global_options, load_config, option, verbosity
+from hookrun.cli.arguments import Arguments, quick_parse
+from hookrun.cli.options import load_config, option, verbosity
 from hookrun.cli.output import install
 from hookrun.errors import (
     EXIT_INTERNAL,
@@ -28,98 +28,9 @@ from hookrun.errors import (
 from hookrun.system.clock import MonotonicClock
 from hookrun.system.procfs import process_age
 
-COMMANDS = {  # name -> help, in the order `hookrun --help` lists them
-    "poststart": 'run the hook "poststart"',
-    "prestop": 'run the hook "prestop"',
-    "run": "run any hook of the config by name",
-    "plan": "dry-run: print what would run",
-    "validate": "check the config (exit 0 or 2)",
-    "emulate": "run CMD with its hooks like the kubelet",
-    "manifest": "print the pod-spec fragment",
-    "markers": "list or clear idempotency markers",
-    "install": "copy a runnable hookrun into DIR (for an initContainer and an emptyDir)",
-    "version": "print the version",
-}
-_VALUE_OPTIONS = ("--config", "--grace-period", "--log-format", "--log-target")
-
-
-def parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The command line. With `only`, the other commands are left out: each costs a parser
-    with its options, and a hook's start-up pays for the one it runs (`command_named`)."""
-    top = argparse.ArgumentParser(
-        prog="hookrun", description="Run Kubernetes lifecycle hooks with timeouts, retries, "
-        "a budget taken from the grace period, and logs you can see.", formatter_class=Formatter)
-    global_options(top, None)
-    common = argparse.ArgumentParser(add_help=False, formatter_class=Formatter)
-    global_options(common, argparse.SUPPRESS)
-    # prog given: argparse would otherwise format the usage to find it (the terminal asked too)
-    sub = top.add_subparsers(dest="command", metavar="COMMAND", prog="hookrun")
-    sub.required = True
-    for name, what in COMMANDS.items():
-        if only in (None, name):
-            _command(sub, name, what, common)
-    return top
-
-
-def _command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, what: str,
-             common: argparse.ArgumentParser) -> None:
-    if name in ("emulate", "manifest"):
-        # they parse their own options (global ones included) from `rest`: no argument can
-        # start with NUL, so this parser takes every word after the command as is
-        p = sub.add_parser(name, prefix_chars="\0", add_help=False, help=what)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        return
-    p = sub.add_parser(name, parents=[common], help=what, formatter_class=Formatter)
-    if name in ("run", "plan"):
-        p.add_argument("hook")
-    if name in ("poststart", "prestop", "run"):
-        p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
-    if name in ("poststart", "prestop", "run", "plan"):
-        p.add_argument("--format", choices=("text", "json"), default="text", help="plan output format")
-    if name == "markers":
-        p.add_argument("--clear", action="store_true")
-    if name == "install":
-        p.add_argument("directory", metavar="DIR")
-    if name == "version":
-        p.add_argument("--check", action="store_true",
-                       help="also prove that every bundled module and dependency works")
-
-
-def command_named(argv: Sequence[str]) -> str | None:
-    """The command `argv` names, found as argparse finds it; None when that takes more than a
-    glance (no command, help asked for, an option it does not know before it)."""
-    words = iter(argv)
-    for word in words:
-        if word in ("-h", "--help", "--"):
-            return None
-        if word.startswith("--"):  # a global option; argparse takes any unambiguous prefix
-            if "=" not in word and any(option.startswith(word) for option in _VALUE_OPTIONS):
-                next(words, None)  # its value, whatever it looks like
-            continue
-        if word.startswith("-") and word != "-":  # -v, -qq
-            continue
-        return word if word in COMMANDS else None
-    return None
-
-
-class Formatter(argparse.HelpFormatter):
-    """argparse's, with the terminal width looked up only when help is printed: the stock one
-    imports shutil and asks the terminal for every option it checks."""
-
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, width=1 << 16)
-
-    def format_help(self) -> str:
-        import shutil
-
-        self._width = shutil.get_terminal_size().columns - 2
-        self._max_help_position = min(self._max_help_position, max(self._width - 20, 2 * 2))
-        return super().format_help()
-
-
 # --- the commands ----------------------------------------------------------------------------
 
-def cmd_hook(args: argparse.Namespace, hook: str, env: Mapping[str, str], started: float) -> int:
+def cmd_hook(args: Arguments, hook: str, env: Mapping[str, str], started: float) -> int:
     """Run a hook (or print its plan): the engine service does the work."""
     if getattr(args, "dry_run", False) or args.command == "plan":
         from hookrun.cli.commands import cmd_plan
@@ -133,7 +44,7 @@ def cmd_hook(args: argparse.Namespace, hook: str, env: Mapping[str, str], starte
                     grace_given=grace_given, mask=args.masker).exit_code
 
 
-def dispatch(args: argparse.Namespace, env: Mapping[str, str], started: float) -> int:
+def dispatch(args: Arguments, env: Mapping[str, str], started: float) -> int:
     command = args.command
     if command in ("poststart", "prestop"):
         return cmd_hook(args, command, env, started)
@@ -163,7 +74,7 @@ def dispatch(args: argparse.Namespace, env: Mapping[str, str], started: float) -
 # --- the edge ---------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def error_handler(args: argparse.Namespace, result: list[int]) -> Iterator[None]:
+def error_handler(args: Arguments, result: list[int]) -> Iterator[None]:
     """Every exception becomes a message on stderr and an exit code (errors.py), here only."""
     try:
         yield
@@ -208,8 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = MonotonicClock().now() - process_age()
     env = dict(os.environ)
     try:
-        words = sys.argv[1:] if argv is None else argv
-        args = parser(command_named(words)).parse_args(words)
+        words = sys.argv[1:] if argv is None else list(argv)
+        args = quick_parse(words)
+        if args is None:  # anything but a hook's plain command line: argparse, help and errors
+            from hookrun.cli.parser import parse
+
+            args = parse(words)
     except SystemExit as exit_:
         return int(exit_.code or 0)
     _install_signal_handlers()

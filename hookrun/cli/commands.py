@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
 
 from hookrun import __version__
+from hookrun.cli.arguments import Arguments
 from hookrun.cli.options import load_config
 from hookrun.engine.plan import Plan, build_plan
 from hookrun.engine.render import columns, render_plan
@@ -17,7 +17,7 @@ from hookrun.state.markers import Marker, Store, instance_keys
 from hookrun.state.statedir import StateDir, open_state_dir
 
 
-def cmd_plan(args: argparse.Namespace, hook: str, env: Mapping[str, str]) -> int:
+def cmd_plan(args: Arguments, hook: str, env: Mapping[str, str]) -> int:
     config = load_config(args, env)
     print_plan(dry_run(config, hook, env), args.format)
     return EXIT_OK
@@ -30,7 +30,7 @@ def print_plan(plan: Plan, fmt: str) -> None:
         print(render_plan(plan))
 
 
-def cmd_validate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def cmd_validate(args: Arguments, env: Mapping[str, str]) -> int:
     config = load_config(args, env)
     problems: list[Problem] = []
     notes = []
@@ -88,7 +88,7 @@ def cmd_install(directory: str, env: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
-def cmd_markers(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def cmd_markers(args: Arguments, env: Mapping[str, str]) -> int:
     config = load_config(args, env)
     state = open_state_dir(config.settings.state_dir, env, create=False)
     if not isinstance(state, StateDir):

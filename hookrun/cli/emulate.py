@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
+from hookrun.cli.arguments import Arguments
 from hookrun.cli.options import config_options, load_config
 from hookrun.config.values import format_duration, parse_duration, parse_signal, whole_seconds
 from hookrun.emulator import contain
@@ -49,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_options(rest: Sequence[str], args: argparse.Namespace) -> tuple[argparse.Namespace, Options]:
+def parse_options(rest: Sequence[str], args: Arguments) -> tuple[Arguments, Options]:
     """Our options and the global ones given after `emulate`, merged over `args`; the grace
     period is left for the config to settle."""
     ns = _parser().parse_args(list(rest), namespace=copy.copy(args))
@@ -87,7 +88,7 @@ def grace_seconds(grace: float) -> int:
 
 # --- the edge ------------------------------------------------------------------------------------
 
-def main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def main(args: Arguments, env: Mapping[str, str]) -> int:
     try:
         ns, opts = parse_options(args.rest, args)
     except SystemExit as exit_:  # --help, or argparse's own usage error (already printed)

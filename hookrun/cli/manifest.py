@@ -6,6 +6,7 @@ import argparse
 import copy
 from collections.abc import Mapping, Sequence
 
+from hookrun.cli.arguments import Arguments
 from hookrun.cli.options import config_options, config_source, load_config
 from hookrun.config.load import Source
 from hookrun.config.templates import references_with_defaults
@@ -80,7 +81,7 @@ def check_files(files: Sequence[str], source: Source, env: Mapping[str, str]) ->
     return EXIT_OK
 
 
-def main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def main(args: Arguments, env: Mapping[str, str]) -> int:
     try:
         ns = _parser().parse_args(list(args.rest), namespace=copy.copy(args))
     except SystemExit as exit_:  # --help, or a usage error argparse already printed

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from hookrun.config.load import DEFAULT_PATH, Config, Source
 from hookrun.config.values import parse_duration
 from hookrun.engine.plan import read_config
 from hookrun.errors import ConfigError, Problem, UsageError, ValueProblem
 from hookrun.record import replace
+
+if TYPE_CHECKING:  # argparse is imported only to build a parser (cli/parser.py)
+    import argparse
+
+    from hookrun.cli.arguments import Arguments
 
 
 def global_options(parser: argparse.ArgumentParser, default: object) -> None:
@@ -28,6 +33,8 @@ def global_options(parser: argparse.ArgumentParser, default: object) -> None:
 
 def config_options(parser: argparse.ArgumentParser) -> None:
     """--config and --grace-period, for commands that parse their own options (emulate, manifest)."""
+    import argparse
+
     parser.add_argument("--config", default=argparse.SUPPRESS, metavar="PATH",
                         help=f"config file (env HOOKRUN_CONFIG, default {DEFAULT_PATH})")
     parser.add_argument("--grace-period", default=argparse.SUPPRESS, metavar="DUR",
@@ -35,18 +42,18 @@ def config_options(parser: argparse.ArgumentParser) -> None:
                         "(env HOOKRUN_GRACE_PERIOD)")
 
 
-def option(args: argparse.Namespace, name: str, env_name: str, env: Mapping[str, str]) -> str | None:
+def option(args: Arguments, name: str, env_name: str, env: Mapping[str, str]) -> str | None:
     value = getattr(args, name, None)
     if value is not None:
         return str(value)
     return env.get(env_name) or None
 
 
-def verbosity(args: argparse.Namespace) -> int:
+def verbosity(args: Arguments) -> int:
     return (getattr(args, "verbose", 0) or 0) - (getattr(args, "quiet", 0) or 0)
 
 
-def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
+def load_config(args: Arguments, env: Mapping[str, str]) -> Config:
     source = config_source(args, env)
     path = source.name
     masker = getattr(args, "masker", None)  # set by main: the config may name more secrets
@@ -78,7 +85,7 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
     return replace(config, settings=settings)
 
 
-def config_source(args: argparse.Namespace, env: Mapping[str, str]) -> Source:
+def config_source(args: Arguments, env: Mapping[str, str]) -> Source:
     """--config, else HOOKRUN_CONFIG_TOML (inline), else HOOKRUN_CONFIG, else the default."""
     flag = getattr(args, "config", None)
     return Source.choose(str(flag) if flag else None, env)
