@@ -3,7 +3,8 @@
 #   dist/hookrun          one-file (PyInstaller): one file to COPY, unpacks itself to $TMPDIR
 #   dist/hookrun-dir/     one-dir: dist/hookrun-dir/hookrun, nothing unpacked (read-only roots)
 #   dist/hookrun-static   the one-file wrapped by staticx: no glibc or libz needed in the image
-# The bootloader is compiled from PyInstaller's source release with zlib linked in. Work files
+# The bootloader is compiled from PyInstaller's source release with zlib linked in, patched to
+# unpack one-file bundles with sendfile (build/pyinstaller-patch.py). Work files
 # go to pyi-work/ (the build environment is kept there and reused while build/requirements.txt
 # is unchanged). Environment: BUILD_PYTHON (default Debian's /usr/bin/python3), HOOKRUN_WORK,
 # HOOKRUN_VENV, HOOKRUN_DIST (default pyi-work/, pyi-work/venv and dist/ in the source tree);
@@ -17,16 +18,25 @@ venv=${HOOKRUN_VENV:-$work/venv}
 say() { echo "build: $*" >&2; }
 
 # --- the build environment ---------------------------------------------------------------------
-want="$("$python" -c 'import sys; print(sys.version)') $(sha256sum "$root/build/requirements.txt")"
+want="$("$python" -c 'import sys; print(sys.version)') $(cat "$root/build/requirements.txt" "$root/build/pyinstaller-patch.py" | sha256sum)"
 if [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$want" ]; then
   say "creating the build environment in $venv (compiles PyInstaller's bootloader)"
-  rm -rf "$venv"
-  mkdir -p "$work"
+  rm -rf "$venv" "$work/sdist"
+  mkdir -p "$work/sdist"
   "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
-  PYI_STATIC_ZLIB=1 PYINSTALLER_COMPILE_BOOTLOADER=1 "$venv/bin/pip" install --quiet \
-    --disable-pip-version-check --no-cache-dir --no-binary pyinstaller -r "$root/build/requirements.txt" \
-    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+  quiet "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
+  # PyInstaller from its source release, patched (build/pyinstaller-patch.py), the bootloader
+  # compiled with zlib linked in
+  pin=$(grep -E '^pyinstaller==' "$root/build/requirements.txt")
+  quiet "$venv/bin/pip" download --quiet --disable-pip-version-check --no-cache-dir --no-deps \
+    --no-binary :all: "$pin" -d "$work/sdist"
+  tar -xzf "$work/sdist/pyinstaller-${pin#pyinstaller==}.tar.gz" -C "$work/sdist"
+  src=$work/sdist/pyinstaller-${pin#pyinstaller==}
+  "$python" "$root/build/pyinstaller-patch.py" "$src"
+  PYI_STATIC_ZLIB=1 PYINSTALLER_COMPILE_BOOTLOADER=1 quiet "$venv/bin/pip" install --quiet \
+    --disable-pip-version-check --no-cache-dir "$src" -r "$root/build/requirements.txt"
+  rm -rf "$work/sdist"
   echo "$want" > "$venv/.stamp"
 fi
 # the bootloader of this machine's architecture: Linux-64bit-intel (x86_64), Linux-64bit-arm (aarch64)
