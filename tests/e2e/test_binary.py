@@ -200,3 +200,36 @@ def test_bundles_left_by_early_kills_are_swept(variant: str, dist: Path, tmp_pat
     finally:
         running.kill()
         running.wait(10)
+
+
+NOOP_CONFIG = '[settings]\ngrace_period = "30s"\n[prestop]\n[[prestop.steps]]\nname = "noop"\nsleep = "0s"\n'
+# CPU time of a no-op hook as a multiple of `python3 -c pass`, measured in the same run
+# (bench/startup.py has the targets: 4x one-dir, 6x the others; measured 3.5x, 5.3x, 8x).
+# Regressions these catch: the start-up work of earlier builds was 8.5x, 15x and 17x.
+CPU_RATIO_LIMIT = {"one-dir": 5.0, "one-file": 7.5, "static": 11.0}
+
+
+def cpu_ms(argv: list[str], env: dict[str, str]) -> float:
+    """CPU time (user + system) of the process and every descendant it waited for."""
+    pid = os.posix_spawn(argv[0], argv, env, file_actions=[
+        (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0), (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)])
+    _, status, usage = os.wait4(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, argv
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_start_up_cpu_time_against_python(variant: str, dist: Path, tmp_path: Path) -> None:
+    """Ratios of medians over interleaved runs: the machine's speed and load cancel out."""
+    config = tmp_path / "hookrun.toml"
+    config.write_text(NOOP_CONFIG)
+    env = {"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path), "HOOKRUN_CONFIG": str(config),
+           "HOOKRUN_LOG_TARGET": "stderr", "HOOKRUN_STATE_DIR": str(tmp_path / "state")}
+    python, hook = ["/usr/bin/python3", "-c", "pass"], [str(ON_HOST[variant]), "prestop"]
+    cpu_ms(python, env), cpu_ms(hook, env)  # the page cache warmed
+    base, ours = [], []
+    for _ in range(15):
+        base.append(cpu_ms(python, env))
+        ours.append(cpu_ms(hook, env))
+    ratio = sorted(ours)[7] / sorted(base)[7]
+    assert 1.0 < ratio <= CPU_RATIO_LIMIT[variant], (ratio, sorted(ours), sorted(base))
