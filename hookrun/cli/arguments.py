@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import SimpleNamespace as Arguments
 
-__all__ = ["COMMANDS", "Arguments", "command_named", "quick_parse"]
+__all__ = ["COMMANDS", "FORMATS", "Arguments", "command_named", "quick_parse"]
 
 COMMANDS = {  # name -> help, in the order `hookrun --help` lists them
     "poststart": 'run the hook "poststart"',
@@ -31,7 +31,8 @@ _VALUE_OPTIONS = ("--config", "--grace-period", "--log-format", "--log-target")
 
 
 _FLAGS = {"-v": "verbose", "--verbose": "verbose", "-q": "quiet", "--quiet": "quiet"}
-_CHOICES = {"log_format": ("text", "json"), "format": ("text", "json")}
+FORMATS = ("text", "json")  # of --log-format and --format, here and in argparse's parsers
+_CHOICES = {"log_format": FORMATS, "format": FORMATS}
 
 
 def command_named(argv: Sequence[str]) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from hookrun.cli.arguments import FORMATS
 from hookrun.config.load import DEFAULT_PATH, Config, Source
 from hookrun.config.values import parse_duration
 from hookrun.engine.plan import read_config
@@ -23,7 +24,7 @@ def global_options(parser: argparse.ArgumentParser, default: object) -> None:
                         f"or the whole TOML in HOOKRUN_CONFIG_TOML; default {DEFAULT_PATH})")
     parser.add_argument("--grace-period", default=default, metavar="DUR",
                         help="override settings.grace_period (env HOOKRUN_GRACE_PERIOD)")
-    parser.add_argument("--log-format", default=default, choices=("text", "json"),
+    parser.add_argument("--log-format", default=default, choices=FORMATS,
                         help="env HOOKRUN_LOG_FORMAT")
     parser.add_argument("--log-target", default=default, metavar="T",
                         help="auto | stderr | pid1 | a file path (env HOOKRUN_LOG_TARGET)")
@@ -73,7 +74,7 @@ def load_config(args: Arguments, env: Mapping[str, str]) -> Config:
                                              str(err))]) from None
         settings = replace(settings, grace_period=seconds)
     log_format = option(args, "log_format", "HOOKRUN_LOG_FORMAT", env)
-    if log_format is not None and log_format not in ("text", "json"):
+    if log_format is not None and log_format not in FORMATS:
         raise UsageError(f"HOOKRUN_LOG_FORMAT must be text or json, got {log_format!r}")
     settings = replace(
         settings,

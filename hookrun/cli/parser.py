@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from hookrun.cli.arguments import COMMANDS, Arguments, command_named
+from hookrun.cli.arguments import COMMANDS, FORMATS, Arguments, command_named
 from hookrun.cli.options import global_options
 
 
@@ -16,7 +16,8 @@ def parse(argv: Sequence[str]) -> Arguments:
 
 def parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line. With `only`, the other commands are left out: each costs a parser
-    with its options, and a hook's start-up pays for the one it runs (`command_named`)."""
+    with its options, and a command pays only for its own (`command_named`; a hook's plain
+    command line does not get here: cli/arguments.quick_parse)."""
     top = argparse.ArgumentParser(
         prog="hookrun", description="Run Kubernetes lifecycle hooks with timeouts, retries, "
         "a budget taken from the grace period, and logs you can see.", formatter_class=Formatter)
@@ -46,7 +47,7 @@ def _command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str
     if name in ("poststart", "prestop", "run"):
         p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     if name in ("poststart", "prestop", "run", "plan"):
-        p.add_argument("--format", choices=("text", "json"), default="text", help="plan output format")
+        p.add_argument("--format", choices=FORMATS, default="text", help="plan output format")
     if name == "markers":
         p.add_argument("--clear", action="store_true")
     if name == "install":
