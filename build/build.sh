@@ -2,9 +2,10 @@
 # Builds the shipped executables from this source tree:
 #   dist/hookrun          one-file (PyInstaller): one file to COPY, unpacks itself to $TMPDIR
 #   dist/hookrun-dir/     one-dir: dist/hookrun-dir/hookrun, nothing unpacked (read-only roots)
-#   dist/hookrun-static   the one-file wrapped by staticx: no glibc or libz needed in the image
-# The bootloader is compiled from PyInstaller's source release with zlib linked in, patched to
-# unpack one-file bundles with sendfile (build/pyinstaller-patch.py). Work files
+#   dist/hookrun-static   a one-dir tree wrapped by staticx: no glibc or libz needed in the image
+# The bootloaders are compiled from the source releases of PyInstaller (zlib linked in) and
+# staticx (with musl), patched to unpack their bundles without copying them through user space
+# (build/launcher-patches.py). Work files
 # go to pyi-work/ (the build environment is kept there and reused while build/requirements.txt
 # is unchanged). Environment: BUILD_PYTHON (default Debian's /usr/bin/python3), HOOKRUN_WORK,
 # HOOKRUN_VENV, HOOKRUN_DIST (default pyi-work/, pyi-work/venv and dist/ in the source tree);
@@ -18,7 +19,7 @@ venv=${HOOKRUN_VENV:-$work/venv}
 say() { echo "build: $*" >&2; }
 
 # --- the build environment ---------------------------------------------------------------------
-want="$("$python" -c 'import sys; print(sys.version)') $(cat "$root/build/requirements.txt" "$root/build/pyinstaller-patch.py" | sha256sum)"
+want="$("$python" -c 'import sys; print(sys.version)') $(cat "$root/build/requirements.txt" "$root/build/launcher-patches.py" | sha256sum)"
 if [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$want" ]; then
   say "creating the build environment in $venv (compiles PyInstaller's bootloader)"
   rm -rf "$venv" "$work/sdist"
@@ -26,16 +27,20 @@ if [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$want" ]; then
   "$python" -m venv "$venv"
   quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
   quiet "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
-  # PyInstaller from its source release, patched (build/pyinstaller-patch.py), the bootloader
-  # compiled with zlib linked in
-  pin=$(grep -E '^pyinstaller==' "$root/build/requirements.txt")
-  quiet "$venv/bin/pip" download --quiet --disable-pip-version-check --no-cache-dir --no-deps \
-    --no-binary :all: "$pin" -d "$work/sdist"
-  tar -xzf "$work/sdist/pyinstaller-${pin#pyinstaller==}.tar.gz" -C "$work/sdist"
-  src=$work/sdist/pyinstaller-${pin#pyinstaller==}
-  "$python" "$root/build/pyinstaller-patch.py" "$src"
-  PYI_STATIC_ZLIB=1 PYINSTALLER_COMPILE_BOOTLOADER=1 quiet "$venv/bin/pip" install --quiet \
-    --disable-pip-version-check --no-cache-dir "$src" -r "$root/build/requirements.txt"
+  # PyInstaller and staticx from their source releases, patched (build/launcher-patches.py):
+  # PyInstaller's bootloader with zlib linked in, staticx's with musl (scons builds it)
+  sources=()
+  for name in pyinstaller staticx; do
+    pin=$(grep -E "^$name==" "$root/build/requirements.txt")
+    quiet "$venv/bin/pip" download --quiet --disable-pip-version-check --no-cache-dir --no-deps \
+      --no-binary :all: "$pin" -d "$work/sdist"
+    tar -xzf "$work/sdist/$name-${pin#"$name"==}.tar.gz" -C "$work/sdist"
+    "$python" "$root/build/launcher-patches.py" "$name" "$work/sdist/$name-${pin#"$name"==}"
+    sources+=("$work/sdist/$name-${pin#"$name"==}")
+  done
+  PYI_STATIC_ZLIB=1 PYINSTALLER_COMPILE_BOOTLOADER=1 BOOTLOADER_CC=musl-gcc quiet "$venv/bin/pip" \
+    install --quiet --disable-pip-version-check --no-cache-dir "${sources[@]}" \
+    -r "$root/build/requirements.txt"
   rm -rf "$work/sdist"
   echo "$want" > "$venv/.stamp"
 fi
@@ -58,21 +63,18 @@ SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/d
 export SOURCE_DATE_EPOCH
 out=$work/out
 rm -rf "$out"
-say "PyInstaller (one analysis; one-file, one-dir and the staticx input)"
+say "PyInstaller (one analysis: one-file, one-dir, and the one-dir tree staticx wraps)"
 "$venv/bin/pyinstaller" --noconfirm --log-level WARN --workpath "$work/pyi" --distpath "$out" \
   "$root/build/hookrun.spec"
 mv "$out/hookrun-dir/hookrun-onedir" "$out/hookrun-dir/hookrun"
 
-# --- staticx: the one-file plus the loader and C libraries it needs, in one static file ----------
-# --no-compress: xz made it 20% smaller (8.9 instead of 11.2 MB) but start 2.5 times slower
-# (420 instead of 170 ms), time taken out of the grace period. staticx output is never
-# bit-identical.
-mkdir -p "$out/static"
-mv "$out/hookrun-static-inner" "$out/static/hookrun"
+# --- staticx: the one-dir tree plus the loader and C libraries it needs, in one static file -------
+# build/staticx-tree.py; staticx output is never bit-identical.
 say "staticx"
-PATH="$venv/bin:$PATH" staticx --no-compress "$out/static/hookrun" "$out/hookrun-static"
-chmod 0755 "$out/hookrun-static"  # staticx leaves its temporary file's 0700
-rm -rf "$out/static"
+mv "$out/hookrun-static-dir/hookrun-static-inner" "$out/hookrun-static-dir/hookrun"
+PATH="$venv/bin:$PATH" "$venv/bin/python" "$root/build/staticx-tree.py" "$out/hookrun-static-dir" hookrun \
+  "$out/hookrun-static"
+rm -rf "$out/hookrun-static-dir"
 
 # --- publish -------------------------------------------------------------------------------------
 mkdir -p "$dist"

@@ -5,11 +5,11 @@ need=()
 for pair in nginx:nginx-light ip:iproute2 nft:nftables unshare:util-linux pkill:procps killall:psmisc openssl:openssl curl:curl haproxy:haproxy; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
-# the binary build (build/build.sh) and the tests of the built binaries in containers (tests/e2e);
+# the binary build (build/build.sh; scons and musl-tools build staticx's bootloader) and the tests of the built binaries in containers (tests/e2e);
 # the container engine of the image tests and `make image` (podman 4.3, buildah 1.28, runc;
 # debootstrap for the local base images). Nothing system-wide is configured: every call of the
 # project passes build/containers.conf and build/storage.conf (build/engine.sh).
-for pkg in python3-venv python3-dev zlib1g-dev gcc libc6-dev binutils patchelf crun musl-tools \
+for pkg in python3-venv python3-dev zlib1g-dev gcc libc6-dev binutils patchelf crun musl-tools scons \
            podman buildah runc conmon debootstrap ca-certificates; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done

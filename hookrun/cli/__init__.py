@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(sys, "frozen", False):  # not imported from source: a hook's start-up is short
             from hookrun.packaging import frozen
 
-            if frozen.bind_to_launcher():  # a one-file build: stop when its launcher is killed
+            if frozen.bind_to_launcher():  # one-file, static: stop when the launcher is killed
                 frozen.sweep_leftovers()  # and remove what launchers killed early left behind
         result.append(dispatch(args, env, started))
     return result[-1]
