@@ -8,7 +8,6 @@ message) goes through one Checkpoint, which the service (engine/service.py) impl
 from __future__ import annotations
 
 import os
-import selectors
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
@@ -27,6 +26,7 @@ from hookrun.record import field, record
 from hookrun.steps import AttemptContext, Kind, Outcome, registry
 from hookrun.steps import timeout as timeout_outcome
 from hookrun.system.clock import Clock, chunk
+from hookrun.system.output import ready
 
 S = TypeVar("S")
 
@@ -38,11 +38,8 @@ def real_wait(seconds: float, fds: tuple[int, ...]) -> None:
         if not fds:
             time.sleep(chunk(left))
             continue
-        with selectors.DefaultSelector() as sel:
-            for fd in fds:
-                sel.register(fd, selectors.EVENT_READ)
-            if sel.select(chunk(left)):
-                return
+        if ready(fds, chunk(left)):
+            return
 
 
 def real_random() -> float:

@@ -7,9 +7,11 @@ staticx launcher that unpacked the one-dir tree, the loader and the C libraries
 gives up on), it cannot forward anything or clean up: this process would run on as an orphan,
 and what it unpacked would stay on disk.
 
-- bind_to_launcher() asks the kernel for a SIGTERM when the launcher dies. hookrun handles the
-  SIGTERM like any other (its commands are stopped, exit 143) and, on the way out, removes what
-  the dead launcher can no longer remove.
+- The launchers, patched (build/launcher-patches.py), ask the kernel for a SIGTERM to hookrun
+  when they die (PR_SET_PDEATHSIG, in the forked child before it execs: hookrun needs no ctypes
+  for it, 2 ms of every start). hookrun handles the SIGTERM like any other (its commands are
+  stopped, exit 143); bind_to_launcher() makes it remove, on the way out, what the dead launcher
+  can no longer remove. `version --check` proves the request is in place.
 - sweep_leftovers() removes what launchers killed before hookrun could start left behind (a
   SIGKILL while the launcher unpacks): _MEI and staticx directories next to ours that no live
   process uses. A crash-looping container on a size-limited emptyDir does not fill it.
@@ -27,34 +29,26 @@ import signal
 import sys
 import time
 
-from hookrun.system.control import libc_prctl
 from hookrun.system.procfs import runs_program
 
-_PR_SET_PDEATHSIG = 1
 STALE_S = 5.0  # a bundle directory younger than this may belong to a hookrun still unpacking
 
 
 def bind_to_launcher() -> bool:
-    """Tie this process to the launcher that unpacked it; False for a build that unpacks
-    nothing (one-dir, or not frozen)."""
-    unpacked = _unpacked()
+    """Remove what the launcher unpacked if it dies before this process ends; False for a build
+    that unpacks nothing (one-dir, or not frozen)."""
+    unpacked = launcher_dir()
     if unpacked is None:
         return False
     directory, program = unpacked
     launcher = os.getppid()
     atexit.register(_remove_if_orphaned, directory, launcher)
-    if not runs_program(launcher, program):  # already gone: we were handed to another parent
-        os.kill(os.getpid(), signal.SIGTERM)
-        return True
-    prctl = libc_prctl()
-    if prctl is None or prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        return False
-    if os.getppid() != launcher:  # the launcher died before the request was in place
+    if not runs_program(launcher, program):  # gone before its SIGTERM request: we were re-parented
         os.kill(os.getpid(), signal.SIGTERM)
     return True
 
 
-def _unpacked() -> tuple[str, str] | None:
+def launcher_dir() -> tuple[str, str] | None:
     """The directory this process was unpacked to, and the program of the launcher that did
     it; None when nothing was unpacked."""
     bundle = getattr(sys, "_MEIPASS", None)
@@ -79,7 +73,7 @@ def _remove_if_orphaned(directory: str, launcher: int) -> None:
 def sweep_leftovers() -> int:
     """Remove _MEI and staticx directories beside ours that launchers killed early left (no live
     process maps a file from them); how many. Reads /proc only when there is a candidate."""
-    unpacked = _unpacked()
+    unpacked = launcher_dir()
     if unpacked is None:
         return 0
     ours = os.path.realpath(unpacked[0])

@@ -128,11 +128,25 @@ def _answer(server: socket.socket, answers: tuple[bytes, ...]) -> None:
             conn.sendall(answer)
 
 
-def check_libc() -> str:
-    import ctypes
+PR_GET_PDEATHSIG = 2
 
-    ctypes.CDLL(None, use_errno=True).prctl  # noqa: B018 (resolving the symbol is the check)
-    return "ctypes reaches libc (prctl)"
+
+def check_libc() -> str:
+    """prctl through ctypes (the command supervisor's); in a build that unpacks itself, the
+    launcher's request for a SIGTERM at its death (build/launcher-patches.py)."""
+    import ctypes
+    import signal
+
+    from hookrun.packaging.frozen import launcher_dir
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    if launcher_dir() is None:
+        return "ctypes reaches libc (prctl)"
+    asked = ctypes.c_int(0)
+    if prctl(PR_GET_PDEATHSIG, ctypes.byref(asked), 0, 0, 0) != 0 or asked.value != signal.SIGTERM:
+        raise AssertionError(f"the launcher's death sends signal {asked.value}, not SIGTERM: "
+                             "a launcher built without build/launcher-patches.py")
+    return "ctypes reaches libc (prctl); the launcher's death sends SIGTERM"
 
 
 CHECKS: tuple[tuple[str, Callable[[], str]], ...] = (

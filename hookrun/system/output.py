@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
-import selectors
+import select
 import time
 from collections.abc import Callable
 
 MAX_LINE = 8192  # longer output lines are cut
 MAX_LOGGED = 1 << 20  # output bytes logged per attempt; the rest is drained and dropped
+
+
+def ready(fds: tuple[int, ...], seconds: float, write: bool = False) -> bool:
+    """One of `fds` became readable (`write`: writable), or is closed, within `seconds`.
+    poll(2) itself: the selectors module is 1 ms of every hook's start (bench/startup.py)."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLOUT if write else select.POLLIN)
+    return bool(poller.poll(max(0.0, seconds) * 1000.0))
 
 
 class LineSplitter:
@@ -65,12 +74,10 @@ def read_some(fd: int, lines: LineSplitter) -> bool:
 def drain(fd: int, lines: LineSplitter, seconds: float) -> None:
     """Read the rest of the output, but no longer than `seconds` (a background child may hold the pipe)."""
     end = time.monotonic() + seconds
-    with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_READ)
-        while True:
-            left = end - time.monotonic()
-            if left <= 0 or not sel.select(left) or not read_some(fd, lines):
-                return
+    while True:
+        left = end - time.monotonic()
+        if left <= 0 or not ready((fd,), left) or not read_some(fd, lines):
+            return
 
 
 class LineWriter:
@@ -114,14 +121,13 @@ class LineWriter:
     def flush(self, seconds: float) -> None:
         """Write what is pending, waiting at most `seconds` for the reader to take it."""
         end = time.monotonic() + seconds
-        with selectors.DefaultSelector() as sel:
+        while self.pending and not self.broken and (left := end - time.monotonic()) > 0:
             try:
-                sel.register(self.fd, selectors.EVENT_WRITE)
-            except (OSError, ValueError):
+                writable = ready((self.fd,), left, write=True)
+            except (OSError, ValueError):  # not an fd
                 return
-            while self.pending and not self.broken and (left := end - time.monotonic()) > 0:
-                if sel.select(left):
-                    self._flush()
+            if writable:
+                self._flush()
 
     def close(self, seconds: float) -> None:
         """Flush for at most `seconds` (the reader may never come back); drop what is left."""

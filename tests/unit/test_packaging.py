@@ -16,7 +16,8 @@ DOCKERFILE = ROOT / "Dockerfile.example"
 NOOP = '[settings]\ngrace_period = "30s"\n[prestop]\n[[prestop.steps]]\nname = "noop"\nsleep = "0s"\n'
 HEAVY = {"httpx", "httpcore", "h11", "ssl", "anyio", "asyncio", "psutil"}
 # what a hook that needs none of it must not pay for at start (README, "Performance")
-SLOW = {"argparse", "dataclasses", "inspect", "difflib", "pathlib", "shutil", "subprocess", "json"}
+SLOW = {"argparse", "dataclasses", "inspect", "difflib", "pathlib", "shutil", "subprocess", "json", "selectors",
+        "ctypes"}
 
 
 def imported(argv: list[str]) -> set[str]:
