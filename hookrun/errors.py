@@ -103,5 +103,15 @@ class NoAnswer(Exception):
         self.final = final
 
 
+class NoEndpointAnswer(Exception):
+    """The endpoints step cannot read the API (`why`: what to fix); `retryable` when another
+    attempt may do better (the API server could not be reached)."""
+
+    def __init__(self, message: str, why: str = "", retryable: bool = False) -> None:
+        super().__init__(message)
+        self.why = why
+        self.retryable = retryable
+
+
 class UnusableStateDir(Exception):
     """A state directory candidate cannot be used; the message says why."""

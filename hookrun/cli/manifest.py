@@ -49,28 +49,29 @@ def check_files(files: Sequence[str], source: Source, env: Mapping[str, str]) ->
     """Every container that calls hookrun, in every file, against the config: one line a problem."""
     import yaml
 
-    from hookrun.emulator.manifest_check import check
+    from hookrun.emulator.manifest_check import check, endpoint_grants
     from hookrun.engine.plan import read_config
 
     raw = source.read()
     config_path = source.name
     problems: list[str] = []
+    read: list[tuple[str, list[object]]] = []
     for file in files:
         try:
             with open(file, encoding="utf-8") as handle:
-                documents = list(yaml.safe_load_all(handle))
+                read.append((file, list(yaml.safe_load_all(handle))))
         except OSError as err:
             problems.append(f"{file}: cannot read: {err.strerror}")
-            continue
         except UnicodeDecodeError as err:
             problems.append(f"{file}: not UTF-8 text (byte {err.start})")
-            continue
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
             problems.append(f"{file}: not valid YAML: {at}{getattr(err, 'problem', None) or err}")
-            continue
-        found = check(documents, file, raw, lambda values: read_config(source, values))
+    # RBAC objects may sit in another file than the workload: taken from all of them
+    grants = endpoint_grants([document for _, documents in read for document in documents])
+    for file, documents in read:
+        found = check(documents, file, raw, lambda values: read_config(source, values), grants)
         problems += [str(finding) for finding in found]
     for line in problems:
         print(line)

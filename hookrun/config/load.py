@@ -47,7 +47,7 @@ SETTINGS_KEYS = (
 HOOK_KEYS = ("timeout", "on_failure", "steps")
 COMMON_STEP_KEYS = (
     "name", "timeout", "attempt_timeout", "retries", "retry_delay", "backoff",
-    "max_retry_delay", "on_failure", "once", "always", "reserve", "needs",
+    "max_retry_delay", "on_failure", "once", "always", "reserve", "needs", "unless",
 )
 # Variables hookrun itself provides at run time; at load time they get stand-in values.
 RUNTIME_VARS = {
@@ -102,6 +102,7 @@ class Step:
     always: bool = False
     reserve: float = 0.0  # seconds guaranteed to this step: earlier steps are cut to leave them
     needs: tuple[str, ...] = ()  # earlier steps that must have succeeded for this one to run
+    unless: tuple[str, ...] = ()  # a fallback: skipped when these earlier steps all succeeded
 
 
 @record
@@ -319,21 +320,23 @@ def _hook(name: str, table: dict[str, object], env: Mapping[str, str], kinds: Ac
 
 
 def _check_needs(steps: list[Step], names: list[object], problems: list[Problem]) -> None:
-    """`needs` names earlier steps of the same hook (steps run in order, once each)."""
+    """`needs` and `unless` name earlier steps of the same hook (steps run in order, once each)."""
     for step in steps:
         earlier = names[:names.index(step.name)] if step.name in names else []
-        for need in step.needs:
-            if need == step.name:
-                message = f'"{need}" is this step: a step cannot need itself'
-            elif need in earlier:
-                continue
-            elif need in names:
-                message = (f'"{need}" comes after this step: needs names earlier steps '
-                           "(steps run in order)")
-            else:
-                known = [n for n in earlier if isinstance(n, str)]
-                message = f'no step "{need}" before this one' + suggest(need, known)
-            problems.append(Problem(step.where, "needs", message))
+        for key, named in (("needs", step.needs), ("unless", step.unless)):
+            for need in named:
+                if need == step.name:
+                    message = f'"{need}" is this step: ' + ("a step cannot need itself" if key == "needs"
+                                                             else "a step cannot be its own fallback")
+                elif need in earlier:
+                    continue
+                elif need in names:
+                    message = (f'"{need}" comes after this step: {key} names earlier steps '
+                               "(steps run in order)")
+                else:
+                    known = [n for n in earlier if isinstance(n, str)]
+                    message = f'no step "{need}" before this one' + suggest(need, known)
+                problems.append(Problem(step.where, key, message))
 
 
 def _once(value: object) -> Once | None:
@@ -376,6 +379,7 @@ def _step(hook: str, index: int, raw: dict[str, object], env: Mapping[str, str],
         "always": g.take("always", as_bool, False),
         "reserve": g.take("reserve", as_duration, 0.0),
         "needs": g.take("needs", as_str_list, NO_NEEDS),
+        "unless": g.take("unless", as_str_list, NO_NEEDS),
     }
     spec: object = None
     if len(actions) == 1:

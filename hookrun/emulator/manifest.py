@@ -4,7 +4,10 @@ terminationGracePeriodSeconds covers the prestop worst case plus the shutdown re
 never below settings.grace_period); HOOKRUN_GRACE_PERIOD carries the same value into the
 container, where the grace period cannot be read. POD_UID comes from the downward API when a
 step is `once = "pod"`. With a read-only root, hookrun gets writable emptyDir volumes for its
-state and for the one-file binary's unpacking (TMPDIR).
+state and for the one-file binary's unpacking (TMPDIR). An `endpoints` step reads
+EndpointSlices as the pod's ServiceAccount: POD_IP, POD_IPS and POD_NAMESPACE from the downward
+API, a ServiceAccount of its own, and the Role and RoleBinding that let it get, list and watch
+endpointslices in the pod's namespace (nothing cluster-wide).
 """
 
 from __future__ import annotations
@@ -23,6 +26,33 @@ DEFAULT_CONTAINER = "app"
 DEFAULT_STATE_DIR = "/run/hookrun"
 TMP_DIR = "/run/hookrun-tmp"  # TMPDIR: where the one-file binary unpacks itself at each start
 DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def uses_endpoints(config: Config) -> bool:
+    return any(step.action == "endpoints" for hook in config.hooks.values() for step in hook.steps)
+
+
+def service_account_name(container: str) -> str:
+    return f"{container}-hookrun"[:63]
+
+
+# get, list and watch on endpointslices: what the endpoints step needs, and all it gets
+ENDPOINTS_RULE = {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                  "verbs": ["get", "list", "watch"]}
+DOWNWARD = (("POD_IP", "status.podIP"), ("POD_IPS", "status.podIPs"), ("POD_NAMESPACE", "metadata.namespace"))
+
+
+def rbac(container: str) -> list[dict[str, object]]:
+    """ServiceAccount, Role and RoleBinding for the endpoints step, in the pod's namespace."""
+    name = service_account_name(container)
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name},
+         "rules": [ENDPOINTS_RULE]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+         "subjects": [{"kind": "ServiceAccount", "name": name}]},
+    ]
 
 
 def grace_period_for(config: Config, prestop: Plan | None) -> tuple[int, str]:
@@ -71,6 +101,8 @@ def pod_spec(config: Config, prestop: Plan | None, container: str = DEFAULT_CONT
     env: list[dict[str, object]] = [{"name": "HOOKRUN_GRACE_PERIOD", "value": f"{grace}s"}]
     if any(step.once == "pod" for hook in config.hooks.values() for step in hook.steps):
         env.append({"name": "POD_UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}})
+    if uses_endpoints(config):
+        env.extend({"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}} for name, path in DOWNWARD)
     for name, default in variables:  # what the config's templates read from the env
         env.append({"#": f"the config reads ${{{name}}}: " + (
             f"default {default!r}, change it here if needed" if default is not None
@@ -111,6 +143,9 @@ def pod_spec(config: Config, prestop: Plan | None, container: str = DEFAULT_CONT
     if read_only_root:
         box["securityContext"] = {"readOnlyRootFilesystem": True}
     spec: dict[str, object] = {"terminationGracePeriodSeconds": grace}
+    if uses_endpoints(config):
+        spec["serviceAccountName"] = service_account_name(container)
+        spec["automountServiceAccountToken"] = True
     if init:
         spec["initContainers"] = init
     spec["containers"] = [box]
@@ -151,10 +186,16 @@ def render(config: Config, prestop: Plan | None, container: str = DEFAULT_CONTAI
                     f"into an emptyDir at {INJECT_DIR}.")
         head.append("# The config " + ("is inline, in HOOKRUN_CONFIG_TOML." if inject.inline else
                                        f"is the ConfigMap below, mounted at {CONFIG_DIR}."))
+    if uses_endpoints(config):
+        head.append(f"# The endpoints step reads EndpointSlices as the ServiceAccount "
+                    f"{service_account_name(container)}: apply the ServiceAccount, Role and "
+                    "RoleBinding below in the pod's namespace.")
     spec = pod_spec(config, prestop, container, binary, read_only_root, variables, inject)
     text = "\n".join(head) + "\n" + to_yaml(spec)
     if inject is not None and not inject.inline:
         text += "---\n" + to_yaml(config_map(container, inject.config_text))
+    if uses_endpoints(config):
+        text += "".join("---\n" + to_yaml(document) for document in rbac(container))
     return text
 
 

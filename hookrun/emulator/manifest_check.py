@@ -3,9 +3,11 @@
 For every container whose lifecycle hooks call hookrun, in every workload of every document:
 HOOKRUN_GRACE_PERIOD equals terminationGracePeriodSeconds (30 when absent); that grace period
 covers the prestop worst case plus shutdown_reserve; the hooks it calls exist in the config;
-POD_UID comes from the downward API when a step is `once = "pod"`; and the variables the
-config's templates need (without a default) are set. Each problem is located: file, document,
-workload, container, field.
+POD_UID comes from the downward API when a step is `once = "pod"`; the variables the config's
+templates need (without a default) are set; and for an `endpoints` step, the pod's IP comes
+from the downward API, its ServiceAccount token is mounted, and a Role bound to that
+ServiceAccount (in the files checked) grants get, list and watch on endpointslices. Each
+problem is located: file, document, workload, container, field.
 """
 
 from __future__ import annotations
@@ -61,6 +63,54 @@ class Workload:
     pod: Mapping[str, object]
 
 
+@record
+class Grants:
+    """The ServiceAccounts that the RBAC objects of the files checked let get, list and watch
+    endpointslices (by name: a manifest's objects share the namespace it is applied to)."""
+
+    service_accounts: frozenset[str] = frozenset()
+    seen: bool = False  # the files hold a Role or RoleBinding at all
+
+
+NEEDED_VERBS = {"get", "list", "watch"}
+
+
+def endpoint_grants(documents: Sequence[object]) -> Grants:
+    """Grants from the Roles, ClusterRoles and their bindings among `documents` (Lists included)."""
+    items = [item for doc in documents
+             for item in (doc.get("items", []) if isinstance(doc, dict) and doc.get("kind") == "List"
+                          else [doc])
+             if isinstance(item, dict)]
+    granting = set()
+    for item in items:
+        if item.get("kind") in ("Role", "ClusterRole"):
+            meta = item.get("metadata")
+            rules = item.get("rules")
+            if isinstance(meta, dict) and isinstance(rules, list) and any(_grants(rule) for rule in rules):
+                granting.add((item["kind"], str(meta.get("name"))))
+    accounts = set()
+    seen = False
+    for item in items:
+        if item.get("kind") not in ("RoleBinding", "ClusterRoleBinding", "Role", "ClusterRole"):
+            continue
+        seen = True
+        ref, subjects = item.get("roleRef"), item.get("subjects")
+        if not isinstance(ref, dict) or (ref.get("kind"), str(ref.get("name"))) not in granting:
+            continue
+        for subject in subjects if isinstance(subjects, list) else []:
+            if isinstance(subject, dict) and subject.get("kind") == "ServiceAccount":
+                accounts.add(str(subject.get("name")))
+    return Grants(frozenset(accounts), seen)
+
+
+def _grants(rule: object) -> bool:
+    if not isinstance(rule, dict):
+        return False
+    groups, resources, verbs = (set(rule.get(key) or ()) for key in ("apiGroups", "resources", "verbs"))
+    return (bool(groups & {"discovery.k8s.io", "*"}) and bool(resources & {"endpointslices", "*"})
+            and ("*" in verbs or verbs >= NEEDED_VERBS))
+
+
 def workloads(documents: Sequence[object], file: str) -> Iterator[Workload | Finding]:
     """The pod specs in a file's documents (List items included); a Finding for what is not one."""
     for number, doc in enumerate(documents, start=1):
@@ -107,7 +157,9 @@ def hookrun_calls(container: Mapping[str, object]) -> dict[str, str]:
 
 
 def check(documents: Sequence[object], file: str, raw_config: Mapping[str, object],
-          load: Loader) -> list[Finding]:
+          load: Loader, grants: Grants | None = None) -> list[Finding]:
+    """`grants`: from every file checked together (default: these documents')."""
+    grants = endpoint_grants(documents) if grants is None else grants
     found: list[Finding] = []
     for workload in workloads(documents, file):
         if isinstance(workload, Finding):
@@ -119,7 +171,7 @@ def check(documents: Sequence[object], file: str, raw_config: Mapping[str, objec
                 name = box.get("name", f"#{index}")
                 where = f"{workload.where}, container {name}"
                 field = f"{workload.path}.containers[{index}]"
-                found += _container(where, field, workload.pod, box, calls, raw_config, load)
+                found += _container(where, field, workload, box, calls, raw_config, load, grants)
     return found
 
 
@@ -133,9 +185,10 @@ def _env(box: Mapping[str, object]) -> tuple[dict[str, object], bool]:
     return env, bool(box.get("envFrom"))
 
 
-def _container(where: str, field: str, pod: Mapping[str, object], box: Mapping[str, object],
+def _container(where: str, field: str, workload: Workload, box: Mapping[str, object],
                calls: Mapping[str, str], raw_config: Mapping[str, object],
-               load: Loader) -> list[Finding]:
+               load: Loader, grants: Grants) -> list[Finding]:
+    pod = workload.pod
     found: list[Finding] = []
     env, env_from = _env(box)
     literal = {name: str(entry["value"]) for name, entry in env.items()
@@ -194,6 +247,38 @@ def _container(where: str, field: str, pod: Mapping[str, object], box: Mapping[s
     if uses_pod_once and not _downward_uid(env.get("POD_UID")):
         found.append(Finding(where, f"{field}.env", 'a step is once = "pod": POD_UID must come '
                              "from the downward API (valueFrom.fieldRef.fieldPath: metadata.uid)"))
+    endpoints = [step for hook in config.hooks.values() for step in hook.steps if step.action == "endpoints"]
+    if endpoints:
+        found += _endpoints(where, field, workload, env, endpoints, grants)
+    return found
+
+
+def _endpoints(where: str, field: str, workload: Workload, env: Mapping[str, object],
+               steps: Sequence[object], grants: Grants) -> list[Finding]:
+    """What an endpoints step needs from the pod: its IP, a token, RBAC for its ServiceAccount."""
+    found = []
+    pod = workload.pod
+    names = ", ".join(str(getattr(step, "name", "?")) for step in steps)
+    if not all(getattr(getattr(step, "spec", None), "pod_ips", ()) for step in steps) and not (
+            _downward(env.get("POD_IP"), "status.podIP") or _downward(env.get("POD_IPS"), "status.podIPs")):
+        found.append(Finding(where, f"{field}.env", f"the endpoints step ({names}) needs the pod's IP: "
+                             "POD_IP from the downward API (valueFrom.fieldRef.fieldPath: status.podIP)"))
+    if pod.get("automountServiceAccountToken") is False:
+        found.append(Finding(where, f"{workload.path}.automountServiceAccountToken",
+                             f"false: the endpoints step ({names}) reads the API with the pod's "
+                             "ServiceAccount token"))
+    account = str(pod.get("serviceAccountName") or "default")
+    account_field = f"{workload.path}.serviceAccountName" + ("" if pod.get("serviceAccountName")
+                                                             else " (not set: default)")
+    if account not in grants.service_accounts:
+        found.append(Finding(where, account_field, (
+            f"ServiceAccount {account} is not granted get, list and watch on endpointslices "
+            "(discovery.k8s.io) by a Role and RoleBinding in the files checked"
+            if grants.seen else
+            "no Role and RoleBinding in the files checked grant get, list and watch on "
+            f"endpointslices to ServiceAccount {account}: check the file that holds them too, or "
+            "apply the ones `hookrun manifest` prints")
+            + f" (the endpoints step {names} needs them)"))
     return found
 
 
@@ -210,8 +295,13 @@ def _told_grace(entry: object) -> float | str | None:
 
 
 def _downward_uid(entry: object) -> bool:
+    return _downward(entry, "metadata.uid")
+
+
+def _downward(entry: object, path: str) -> bool:
+    """The env entry takes its value from the downward API field `path`."""
     if not isinstance(entry, dict):
         return False
     source = entry.get("valueFrom")
     ref = source.get("fieldRef") if isinstance(source, dict) else None
-    return isinstance(ref, dict) and ref.get("fieldPath") == "metadata.uid"
+    return isinstance(ref, dict) and ref.get("fieldPath") == path

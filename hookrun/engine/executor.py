@@ -156,6 +156,8 @@ class _Run:
         if unmet:
             return self.skip(ps, "needs " + ", ".join(f"{name}, which {self.outcome(name)}"
                                                       for name in unmet))
+        if ps.unless and all(name in self.good for name in ps.unless):
+            return self.skip(ps, "not needed: " + ", ".join(ps.unless) + " succeeded (unless)")
         now = self.rt.clock.now()
         if self.deadline.passed(now):
             return self.skip(ps, "no budget left", cut=True)

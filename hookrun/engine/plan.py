@@ -41,6 +41,7 @@ class PlannedStep:
     deadline_s: float = 0.0  # latest end, seconds after the hook started: budget - reserved_after
     reserved_for: tuple[str, ...] = ()  # the steps after it that hold those reserves
     needs: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
     uncut_s: float | None = None  # the worst case before a cut for reserves (None: unbounded)
 
 
@@ -83,6 +84,7 @@ class Plan:
                     "reserve_s": _r(s.reserve_s),
                     "deadline_s": _r(s.deadline_s),
                     "needs": list(s.needs),
+                    "unless": list(s.unless),
                 }
                 for s in self.steps
             ],
@@ -163,7 +165,7 @@ def build_plan(config: Config, hook_name: str, done: Mapping[str, str] | None = 
             unbounded=unbounded, starts_by_s=elapsed, on_failure=step.on_failure or hook.on_failure,
             once=step.once, always=step.always, skip_reason=skip, retry=_policy(step, kind),
             step=step, reserve_s=reserves[index - 1], reserved_after_s=after, deadline_s=deadline,
-            reserved_for=holders, needs=step.needs, uncut_s=uncut,
+            reserved_for=holders, needs=step.needs, unless=step.unless, uncut_s=uncut,
         ))
         elapsed += wc
     reserved = sum(reserves)

@@ -18,7 +18,8 @@ def render_plan(plan: Plan) -> str:
         worst = "skip" if s.skip_reason else fmt(s.worst_case_s) + ("*" if s.unbounded else "")
         attempts = "poll" if s.attempts is None else str(s.attempts)
         flags = [s.on_failure] + (["always"] if s.always else []) + \
-            ([f"once={s.once}"] if s.once else []) + ([f"needs={'+'.join(s.needs)}"] if s.needs else [])
+            ([f"once={s.once}"] if s.once else []) + ([f"needs={'+'.join(s.needs)}"] if s.needs else []) + \
+            ([f"unless={'+'.join(s.unless)}"] if s.unless else [])
         what = s.describe + (f" [{s.skip_reason}]" if s.skip_reason else "")
         extra = (fmt(s.reserve_s) if s.reserve_s else "-", fmt(max(0.0, s.deadline_s))) if reserves else ()
         rows.append((str(s.index), s.name, s.action, fmt(s.starts_by_s), worst, *extra, attempts,

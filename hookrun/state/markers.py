@@ -55,7 +55,8 @@ def _digest(text: str, length: int) -> str:
 def instance_keys(env: Mapping[str, str]) -> Keys:
     """container: boot id + start time of PID 1; pod: POD_UID (SPEC §4, KUBELET.md)."""
     try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="utf-8") as handle:  # not the ascii codec module
+        # utf-8, not ascii: the codec module ascii needs is not loaded at start
+        with open("/proc/sys/kernel/random/boot_id", encoding="utf-8") as handle:
             boot_id: str | None = handle.read().strip()
     except OSError:
         boot_id = None

@@ -110,6 +110,7 @@ _KINDS = {
     "tcp": ("tcp", "TCP"), "sleep": ("sleep", "SLEEP"), "signal": ("signal", "SIGNAL"),
     "wait_exit": ("wait_exit", "WAIT_EXIT"), "drain": ("drain", "DRAIN"),
     "write": ("write", "WRITE"), "wait_file": ("wait_file", "WAIT_FILE"),
+    "endpoints": ("endpoints", "ENDPOINTS"),
 }
 ACTIONS = tuple(_KINDS)
 

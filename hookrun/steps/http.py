@@ -1,8 +1,11 @@
 """http: one request; the status decides (SPEC 2.2). httpx is imported only when a request runs.
 
 Retried: connection errors, timeouts, 429 and 5xx (Retry-After honoured by the executor inside
-the budget). Any other unexpected status fails at once. Header values, bodies and URL passwords
-never appear in describe() or in any outcome detail.
+the budget), and an expected status whose body does not show what `expect_body` asks (a JSON
+value at a path equal to a value, or absent; or a regex found in the text): a health endpoint
+that answers 200 {"status": "starting"} is not done yet. Any other unexpected status fails at
+once. Header values, request bodies and URL passwords never appear in describe() or in any
+outcome detail; of the response body, only the value at the path is quoted, shortened.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Http:
     tls_verify: bool = True
     ca_file: str | None = None
     follow_redirects: bool = False
+    expect_body: BodyCheck | None = None
 
     def secrets(self) -> list[str]:
         """Everything that must never be logged: header values, the body, the URL password."""
@@ -61,6 +65,106 @@ class Answer(NamedTuple):
     status: int
     retry_after: str | None
     location: str | None
+    body: bytes | None = None  # read only for expect_body, at most MAX_BODY bytes
+
+
+MAX_BODY = 1 << 20  # bytes of a response body read for expect_body
+_SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+@record
+class BodyCheck:
+    """What the response body must show: the JSON value at `path` equal to `equals` (compared
+    as JSON: `equals_json`), or no value there (`absent`); or `regex` found in the text."""
+
+    path: tuple[str | int, ...] = ()
+    path_text: str = ""
+    equals_json: str | None = None
+    absent: bool = False
+    regex: str = ""
+
+    def describe(self) -> str:
+        if self.regex:
+            return f"body matches /{self.regex}/"
+        if self.absent:
+            return f"body has no {self.path_text}"
+        return f"body {self.path_text} = {_short(self.equals_json or '')}"
+
+    def judge(self, body: bytes) -> str | None:
+        """None when the body shows it; else what it shows instead."""
+        text = body.decode("utf-8", "replace")
+        if self.regex:
+            return None if re.search(self.regex, text) else f"the body does not match /{self.regex}/"
+        try:
+            value: object = json.loads(text)
+        except ValueError:
+            more = f" (read the first {MAX_BODY} bytes)" if len(body) >= MAX_BODY else ""
+            return f"the body is not JSON{more}"
+        for key in self.path:
+            found = (isinstance(key, int) and isinstance(value, list) and key < len(value)) or (
+                isinstance(key, str) and isinstance(value, dict) and key in value)
+            if not found:
+                return None if self.absent else f"the body has no {self.path_text}"
+            value = value[key]  # type: ignore[index]  # a list with key an int, or a dict
+        if self.absent:
+            return f"the body has {self.path_text} = {_short(json.dumps(value))}"
+        if _canonical(value) == self.equals_json:
+            return None
+        return (f"the body's {self.path_text} is {_short(json.dumps(value))}, "
+                f"expected {_short(self.equals_json or '')}")
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _as_body_check(value: object) -> BodyCheck:
+    """{ json = "status.phase", equals = "Running" }, { json = "error", absent = true } or
+    { regex = "^ok" }."""
+    if not isinstance(value, dict):
+        raise ValueProblem('expected a table like { json = "status", equals = "ok" } or { regex = "ok" }')
+    unknown = sorted(set(value) - {"json", "equals", "absent", "regex"})
+    if unknown:
+        raise ValueProblem(f"unknown key {unknown[0]!r} (json, equals, absent, regex)")
+    if ("json" in value) == ("regex" in value):
+        raise ValueProblem('give "json" (a path into a JSON body) or "regex", one of them')
+    if "regex" in value:
+        if "equals" in value or "absent" in value:
+            raise ValueProblem('"equals" and "absent" go with "json", not "regex"')
+        pattern = as_nonempty_str(value["regex"])
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise ValueProblem(f"regex {pattern!r}: {err}") from None
+        return BodyCheck(regex=pattern)
+    path_text = as_nonempty_str(value["json"])
+    absent = value.get("absent", False)
+    if not isinstance(absent, bool):
+        raise ValueProblem("absent: expected true or false")
+    if absent == ("equals" in value):
+        raise ValueProblem('with "json", give "equals" (the value expected there) or absent = true')
+    return BodyCheck(path=_json_path(path_text), path_text=path_text, absent=absent,
+                     equals_json=None if absent else _canonical(value["equals"]))
+
+
+def _json_path(text: str) -> tuple[str | int, ...]:
+    """`status.conditions[0].type` (a leading `$.` is allowed) -> ("status", "conditions", 0, "type")."""
+    rest = text[2:] if text.startswith("$.") else text
+    parts: list[str | int] = []
+    position = 0
+    for match in _SEGMENT.finditer(rest):
+        between = rest[position:match.start()]
+        if between not in ("", ".") or (between == "" and match.group(1) and parts):
+            raise ValueProblem(f"json {text!r}: expected a path like status.items[0].name")
+        parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        position = match.end()
+    if not parts or position != len(rest):
+        raise ValueProblem(f"json {text!r}: expected a path like status.items[0].name")
+    return tuple(parts)
 
 
 # --- parse and describe ------------------------------------------------------------------------
@@ -70,7 +174,7 @@ def parse(value: object, where: Where) -> Http | None:
         where.problem('expected a table like { url = "http://127.0.0.1:8080/health" }')
         return None
     f = where.fields(value, ("url", "method", "headers", "body", "json", "expect_status",
-                             "tls_verify", "ca_file", "follow_redirects"))
+                             "expect_body", "tls_verify", "ca_file", "follow_redirects"))
     url = f.need("url", _as_url, "", 'e.g. url = "http://127.0.0.1:8080/health"')
     method = f.take("method", _as_method, "GET")
     no_headers: tuple[tuple[str, str], ...] = ()
@@ -86,6 +190,7 @@ def parse(value: object, where: Where) -> Http | None:
         tls_verify=f.take("tls_verify", as_bool, True),
         ca_file=f.take("ca_file", as_nonempty_str, None),
         follow_redirects=f.take("follow_redirects", as_bool, False),
+        expect_body=f.take("expect_body", _as_body_check, None),
     )
     return spec if f.ok else None
 
@@ -181,6 +286,8 @@ def describe(spec: Http) -> str:
         extras.append(f"{'a JSON' if http.json_body else 'a'} body of {len(http.body)} bytes")
     if http.expect != DEFAULT_EXPECT:
         extras.append(f"expect {_statuses(http.expect)}")
+    if http.expect_body is not None:
+        extras.append(http.expect_body.describe())
     if not http.tls_verify:
         extras.append("TLS not verified")
     return text + (f" ({'; '.join(extras)})" if extras else "")
@@ -206,7 +313,12 @@ def _judge(http: Http, target: str, answer: Answer) -> Outcome:
     status = answer.status
     said = f"HTTP {status} from {target}"
     if any(lo <= status <= hi for lo, hi in http.expect):
-        return ok(said)
+        if http.expect_body is None:
+            return ok(said)
+        wrong = http.expect_body.judge(answer.body or b"")
+        if wrong is None:
+            return ok(f"{said}, {http.expect_body.describe()}")
+        return retry(_scrub(f"{said}, but {wrong}", http))
     if status == 429 or status >= 500:
         wait = retry_after_seconds(answer.retry_after, time.time())
         note = f" (Retry-After {format_duration(wait)})" if wait is not None else ""
@@ -275,7 +387,8 @@ def _request(http: Http, seconds: float, env: Mapping[str, str]) -> Answer:
                           follow_redirects=http.follow_redirects, trust_env=False, proxy=proxy,
                           event_hooks={"request": [same_origin_only]}) as client, \
                 client.stream(http.method, http.url, headers=_headers(http), content=http.body) as r:
-            return Answer(r.status_code, r.headers.get("retry-after"), r.headers.get("location"))
+            body = _read_body(r) if http.expect_body is not None else None
+            return Answer(r.status_code, r.headers.get("retry-after"), r.headers.get("location"), body)
     except httpx.TimeoutException as err:
         raise NoAnswer(f"timed out ({_phase(err)})") from None
     except httpx.ConnectError as err:
@@ -289,6 +402,17 @@ def _request(http: Http, seconds: float, env: Mapping[str, str]) -> Answer:
         raise NoAnswer("too many redirects", final=True) from None
     except httpx.TransportError as err:
         raise NoAnswer(f"{type(err).__name__}: {err or 'connection lost'}") from None
+
+
+def _read_body(response: httpx.Response) -> bytes:
+    """At most MAX_BODY bytes of the body (a larger one is cut there)."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= MAX_BODY:
+            break
+    return b"".join(chunks)[:MAX_BODY]
 
 
 def _headers(http: Http) -> list[tuple[str, str]]:

@@ -240,3 +240,55 @@ http = {{ url = "{server.url}/", tls_verify = false }}
     assert "with-ca: ok: HTTP 200" in result.out
     assert "unverified: ok: HTTP 200" in result.out
     assert "TLS not verified" in result.out
+
+
+def test_body_checks_retry_until_the_body_shows_it(tmp_path: Path, http_server: Start) -> None:
+    """A health endpoint that answers 200 before it is ready: expect_body keeps retrying."""
+    starting = ("status", 200, {"Content-Type": "application/json"}, b'{"status": {"phase": "Starting"}}')
+    ready = ("status", 200, {"Content-Type": "application/json"},
+             b'{"status": {"phase": "Ready", "checks": [{"name": "db", "ok": true}]}}')
+    server = http_server(starting, ("status", 200, {}, b"<html>not json</html>"), ready)
+    config = one_step(tmp_path, f'{{ url = "{server.url}/health", expect_body = '
+                      '{ json = "status.phase", equals = "Ready" } }', 'retries = 5\nretry_delay = "50ms"')
+    result = run_hookrun(config, "run", "run")
+    assert result.code == 0, result.out
+    assert len(server.requests) == 3
+    assert (f'attempt 1 failed: HTTP 200 from GET {server.url}/health, but the body\'s status.phase is '
+            '"Starting", expected "Ready"; retrying in 50ms') in result.out
+    assert "attempt 2 failed: HTTP 200 from GET" in result.out and "but the body is not JSON" in result.out
+    assert f'call: ok: HTTP 200 from GET {server.url}/health, body status.phase = "Ready"' in result.out
+
+
+@pytest.mark.parametrize(("check", "body", "verdict"), [
+    ('{ json = "status.checks[0].ok", equals = true }', b'{"status": {"checks": [{"ok": true}]}}', "ok"),
+    ('{ json = "$.status.checks[1]", absent = true }', b'{"status": {"checks": [{"ok": true}]}}', "ok"),
+    ('{ json = "error", absent = true }', b'{"error": "disk full"}', 'the body has error = "disk full"'),
+    ('{ json = "items", equals = [1, 2] }', b'{"items": [1, 2]}', "ok"),
+    ('{ json = "items", equals = [1, 2] }', b'{"items": [2, 1]}', "the body's items is [2, 1], expected [1,2]"),
+    ('{ regex = "^OK( |$)" }', b"OK all good", "ok"),
+    ('{ regex = "^OK( |$)" }', b"NOT OK", "the body does not match /^OK( |$)/"),
+])
+def test_body_check_verdicts(tmp_path: Path, http_server: Start, check: str, body: bytes, verdict: str) -> None:
+    server = http_server(("status", 200, {}, body))
+    config = one_step(tmp_path, f'{{ url = "{server.url}/", expect_body = {check} }}')
+    result = run_hookrun(config, "run", "run")
+    if verdict == "ok":
+        assert result.code == 0, result.out
+    else:
+        assert result.code == 1, result.out
+        assert f"HTTP 200 from GET {server.url}/, but {verdict}" in result.out
+
+
+@pytest.mark.parametrize(("check", "message"), [
+    ('{ json = "a", regex = "b" }', 'give "json" (a path into a JSON body) or "regex", one of them'),
+    ('{ json = "a" }', 'with "json", give "equals" (the value expected there) or absent = true'),
+    ('{ json = "a..b", equals = 1 }', "json 'a..b': expected a path like status.items[0].name"),
+    ('{ regex = "(" }', "regex '(': missing ), unterminated subpattern at position 0"),
+    ('{ regex = "x", equals = 1 }', '"equals" and "absent" go with "json", not "regex"'),
+    ('{ jsn = "a" }', "unknown key 'jsn' (json, equals, absent, regex)"),
+])
+def test_body_check_config_errors_say_what(tmp_path: Path, check: str, message: str) -> None:
+    config = one_step(tmp_path, f'{{ url = "http://127.0.0.1:1/", expect_body = {check} }}')
+    result = run_hookrun(config, "validate")
+    assert result.code == 2, result.out
+    assert message in result.out, result.out

@@ -1,7 +1,7 @@
 """Real servers on loopback for the tests: a TCP listener that holds what it accepts, and an
 HTTP/1.1 server that follows a script, one action per request.
 
-Actions: ("status", code, {header: value}) answers and closes; ("hang",) reads the request and
+Actions: ("status", code, {header: value}, body) answers and closes (headers and body optional); ("hang",) reads the request and
 never answers; ("silent",) accepts and never even reads; ("trickle", seconds) sends a status
 line one byte at a time, forever; ("close",) reads the request and closes without an answer.
 The last action repeats. Every request is recorded (time, method, path, headers, body).
@@ -108,8 +108,9 @@ class ScriptedServer:
             self.requests.append(request)
             if action[0] == "status":
                 extra = "".join(f"{k}: {v}\r\n" for k, v in (action[2] if len(action) > 2 else {}).items())
-                conn.sendall(f"HTTP/1.1 {action[1]} X\r\n{extra}Content-Length: 0\r\n"
-                             "Connection: close\r\n\r\n".encode())
+                body: bytes = action[3] if len(action) > 3 else b""
+                conn.sendall(f"HTTP/1.1 {action[1]} X\r\n{extra}Content-Length: {len(body)}\r\n"
+                             "Connection: close\r\n\r\n".encode() + body)
             elif action[0] == "hang":
                 self.stopping.wait(60)
             elif action[0] == "trickle":
