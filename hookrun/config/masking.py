@@ -18,6 +18,14 @@ DEFAULT_SECRET_ENV = (
 )
 MIN_LENGTH = 4
 MASK = "***"
+# values read from files for ${file:PATH} templates (config/templates.py): secret wherever they
+# come from, for every masker of this process
+_READ: set[str] = set()
+
+
+def remember_secret(value: str) -> None:
+    if len(value) >= MIN_LENGTH:
+        _READ.add(value)
 
 
 def _glob(name: str, pattern: str) -> bool:
@@ -45,6 +53,7 @@ class Masker:
         self.patterns: list[str] = []
         self.values: set[str] = set()
         self._regex: re.Pattern[str] | None = None
+        self._read = 0
         self.add(patterns)
 
     def add(self, patterns: Iterable[str]) -> None:
@@ -55,8 +64,14 @@ class Masker:
         for name, value in self.env.items():
             if len(value) >= MIN_LENGTH and any(_glob(name.upper(), p) for p in new):
                 self.values.add(value)
-        ordered = sorted(self.values, key=len, reverse=True)  # the longest first: no partial mask
+        self._compile()
+
+    def _compile(self) -> None:
+        self._read = len(_READ)
+        ordered = sorted(self.values | _READ, key=len, reverse=True)  # the longest first: no partial mask
         self._regex = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
     def __call__(self, text: str) -> str:
+        if self._read != len(_READ):  # a ${file:PATH} was read since
+            self._compile()
         return text if self._regex is None else self._regex.sub(MASK, text)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from hookrun.config.schema import Where
-from hookrun.config.templates import expand_tree
+from hookrun.config.templates import expand_tree, read_file
 from hookrun.config.values import format_duration as fmt
 from hookrun.config.values import format_time
 from hookrun.engine.deadline import Deadline, Level
@@ -279,8 +279,8 @@ class _Run:
         clock = self.rt.clock
         env = self.child_env(ps)
         spec = self.spec_for(kind, ps, env)
-        if spec is None:
-            return Outcome("fail", "the step's values do not expand (see the config error above)")
+        if isinstance(spec, Problem):
+            return Outcome("fail", f"the step's values do not expand: {spec.message}")
         ctx = AttemptContext(
             hook=self.plan.hook, step=ps.name, deadline=deadline.at, clock=clock, env=env,
             output=lambda line: self.emit(ps.name, "output", line, number),
@@ -313,12 +313,17 @@ class _Run:
         }
 
     @staticmethod
-    def spec_for(kind: Kind[S], ps: PlannedStep, env: Mapping[str, str]) -> S | None:
-        """The action re-read with this attempt's variables (HOOKRUN_DEADLINE changes)."""
+    def spec_for(kind: Kind[S], ps: PlannedStep, env: Mapping[str, str]) -> S | Problem:
+        """The action re-read with this attempt's variables (HOOKRUN_DEADLINE changes) and the
+        files its ${file:PATH} templates name; what is wrong with it, else."""
         problems: list[Problem] = []
         try:
-            value = expand_tree(ps.step.raw, env)
-        except (UnsetVariable, BadTemplate):
-            return None
+            value = expand_tree(ps.step.raw, env, read_file)
+        except UnsetVariable as err:
+            return Problem(ps.step.where, ps.action, f"${{{err.name}}} is not set")
+        except BadTemplate as err:
+            return Problem(ps.step.where, ps.action, str(err))
         spec = kind.parse(value, Where(ps.step.where, ps.action, problems))
-        return None if problems else spec
+        if spec is None or problems:
+            return problems[0] if problems else Problem(ps.step.where, ps.action, "not valid")
+        return spec

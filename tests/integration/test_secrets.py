@@ -117,3 +117,57 @@ def test_curl_proxy_rules() -> None:
     assert bypassed("a.b.example.org", "example.org") and bypassed("example.org", ".example.org")
     assert not bypassed("badexample.org", "example.org") and bypassed("anything", " * ")
     assert not bypassed("127.0.0.1", "127.0.0.2,example.org")
+
+
+def test_file_templates_are_read_at_each_attempt_and_masked(tmp_path: Path, http_server: Start) -> None:
+    """${file:PATH}: a token a Secret mounts. Read at every attempt (a rotated token is used by
+    the next one), never shown: not in plan (***), not in logs, not in command output."""
+    token = tmp_path / "token"
+    token.write_text("first-token-4f9a\n")
+    server = http_server(("status", 503), ("status", 204))
+    rotate = tmp_path / "rotate.sh"
+    rotate.write_text(f"#!/bin/sh\nprintf 'second-token-77c1\\n' > {token}\n")
+    rotate.chmod(0o755)
+    config = write_config(tmp_path, f'''
+[run]
+[[run.steps]]
+name = "show"
+exec = ["/bin/echo", "the token is ${{file:{token}}}"]
+[[run.steps]]
+name = "rotate"
+exec = ["{rotate}"]
+[[run.steps]]
+name = "call"
+http = {{ url = "{server.url}/", headers = {{ Authorization = "Bearer ${{file:{token}}}" }} }}
+retries = 2
+retry_delay = "10ms"
+''')
+    plan = run_hookrun(config, "plan", "run")
+    assert plan.code == 0, plan.out
+    result = run_hookrun(config, "run", "run")
+    assert result.code == 0, result.out
+    assert [r.headers.get("authorization") for r in server.requests] == ["Bearer second-token-77c1"] * 2
+    assert "the token is ***" in result.out
+    for text in (plan.out, result.out):
+        assert "first-token" not in text and "second-token" not in text, text
+
+
+def test_file_templates_that_cannot_be_read_fail_the_step_saying_why(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * (64 * 1024 + 1))
+    config = write_config(tmp_path, f'''
+[run]
+on_failure = "continue"
+[[run.steps]]
+name = "missing"
+exec = ["/bin/echo", "${{file:{tmp_path}/nope}}"]
+[[run.steps]]
+name = "large"
+exec = ["/bin/echo", "${{file:{big}}}"]
+''')
+    assert run_hookrun(config, "validate").code == 0  # the files are read when the step runs
+    result = run_hookrun(config, "run", "run")
+    assert result.code == 1, result.out
+    assert (f"missing: failed: the step's values do not expand: ${{file:{tmp_path}/nope}}: cannot read it: "
+            "No such file or directory") in result.out
+    assert f"large: failed: the step's values do not expand: ${{file:{big}}}: larger than 64 KiB" in result.out
