@@ -176,12 +176,12 @@ def build_plan(config: Config, hook_name: str, done: Mapping[str, str] | None = 
 
 def _attempts(step: Step, kind: Kind[Any]) -> int | None:
     if step.retries is None:
-        return None if kind.polling else 1
+        return None if kind.retried_until_deadline() else 1
     return step.retries + 1
 
 
 def _policy(step: Step, kind: Kind[Any]) -> RetryPolicy:
-    retries = step.retries if step.retries is not None or kind.polling else 0
+    retries = step.retries if step.retries is not None or kind.retried_until_deadline() else 0
     return RetryPolicy(retries, step.retry_delay, step.backoff, step.max_retry_delay)
 
 

@@ -102,6 +102,11 @@ class Kind(Generic[S]):
     polling: bool = False  # default: keep checking until the step deadline
     duration: Callable[[S], float | None] = _unknown_duration  # intrinsic run time if known
     poll_interval: float = 0.1  # for polling kinds: how often to re-check at most
+    # a step that sets no `retries` is retried until its deadline (None: if the kind polls)
+    retries_until_deadline: bool | None = None
+
+    def retried_until_deadline(self) -> bool:
+        return self.polling if self.retries_until_deadline is None else self.retries_until_deadline
 
 
 # Every action of the SPEC: its module in hookrun/steps/ and the Kind that module exports.

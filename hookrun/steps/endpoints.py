@@ -401,7 +401,7 @@ def attempt(spec: Endpoints, ctx: AttemptContext) -> Outcome:
     if now < until:
         return not_yet(f"no ready endpoint any more after {format_duration(removed - started)}; "
                        f"waiting {format_duration(until - removed)} for the proxies to follow")
-    which = ", ".join(spec.services) if spec.services else "any Service"
+    which = f"Service {', '.join(spec.services)}" if spec.services else "any Service"
     return ok(f"no ready endpoint of {which} after {format_duration(removed - started)}, "
               f"then waited {format_duration(now - removed)}")
 
@@ -414,4 +414,7 @@ def _wake(watcher: Watcher) -> tuple[int, ...]:
         return ()
 
 
-ENDPOINTS: Kind[Endpoints] = Kind("endpoints", parse, describe, attempt, polling=True, poll_interval=0.05)
+# polled (woken by the watcher), but not retried by default: an API server that cannot be reached
+# fails the step at once, so that a fallback runs in time (set retries to try again)
+ENDPOINTS: Kind[Endpoints] = Kind("endpoints", parse, describe, attempt, polling=True, poll_interval=0.05,
+                                  retries_until_deadline=False)

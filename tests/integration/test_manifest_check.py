@@ -157,3 +157,69 @@ def test_bad_yaml_and_missing_files(tmp_path: Path) -> None:
     assert lines[0].startswith(f"{tmp_path / 'manifest.yaml'}: not valid YAML: line ")
     missing = hookrun("--config", NGINX, "manifest", "--check", str(tmp_path / "nope.yaml"), merged=True)
     assert missing.code == 1 and f"{tmp_path / 'nope.yaml'}: cannot read: No such file or directory" in missing.out
+
+
+ENDPOINTS_CONFIG = """\
+[settings]
+grace_period = "30s"
+[prestop]
+[[prestop.steps]]
+name = "endpoint-race"
+endpoints = { margin = "1s" }
+timeout = "10s"
+on_failure = "ignore"
+[[prestop.steps]]
+name = "sleep-instead"
+unless = ["endpoint-race"]
+sleep = "5s"
+"""
+
+
+def test_the_endpoints_step_needs_its_ip_token_and_rbac(tmp_path: Path) -> None:
+    """What `hookrun manifest` prints for a config with an endpoints step passes --check when the
+    workload uses it; each piece missing is a located problem."""
+    config = tmp_path / "hookrun.toml"
+    config.write_text(ENDPOINTS_CONFIG)
+    printed = hookrun("--config", str(config), "manifest", "--container", "web", merged=True)
+    assert printed.code == 0, printed.out
+    documents = printed.out.split("---\n")
+    fragment, rbac = documents[0], "---\n".join(documents[1:])
+    assert "serviceAccountName: web-hookrun" in fragment and "fieldPath: status.podIP" in fragment
+    assert [line for line in rbac.splitlines() if line.startswith("kind:")] == [
+        "kind: ServiceAccount", "kind: Role", "kind: RoleBinding"]
+    assert 'verbs: ["get", "list", "watch"]' in rbac and 'resources: ["endpointslices"]' in rbac
+    (tmp_path / "rbac.yaml").write_text(rbac)
+    pod = textwrap.indent(fragment, "      ")  # the fragment as a Deployment's pod spec
+    deployment = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
+                  "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
+                  "    spec:\n" + pod)
+    workload = tmp_path / "deployment.yaml"
+    workload.write_text(deployment)
+
+    def run_check(*files: Path) -> tuple[int, list[str]]:
+        run = hookrun("--config", str(config), "manifest", "--check", *map(str, files), merged=True)
+        return run.code, run.out.splitlines()
+
+    code, lines = run_check(workload, tmp_path / "rbac.yaml")  # RBAC in another file counts
+    assert code == 0, lines
+    code, lines = run_check(workload)
+    assert code == 1, lines
+    assert lines[0].endswith(
+        "spec.template.spec.serviceAccountName: no Role and RoleBinding in the files checked grant get, "
+        "list and watch on endpointslices to ServiceAccount web-hookrun: check the file that holds them "
+        "too, or apply the ones `hookrun manifest` prints (the endpoints step endpoint-race needs them)")
+    broken = (deployment.replace("automountServiceAccountToken: true", "automountServiceAccountToken: false")
+              .replace("status.podIPs\n", "status.hostIPs\n").replace("status.podIP\n", "status.hostIP\n")
+              .replace("serviceAccountName: web-hookrun",
+                                                                      "serviceAccountName: other"))
+    workload.write_text(broken)
+    code, lines = run_check(workload, tmp_path / "rbac.yaml")
+    assert code == 1, lines
+    assert any(line.endswith("spec.template.spec.containers[0].env: the endpoints step (endpoint-race) "
+                             "needs the pod's IP: POD_IP from the downward API (valueFrom.fieldRef.fieldPath: "
+                             "status.podIP)") for line in lines), lines
+    assert any(line.endswith("spec.template.spec.automountServiceAccountToken: false: the endpoints step "
+                             "(endpoint-race) reads the API with the pod's ServiceAccount token")
+               for line in lines), lines
+    assert any("spec.template.spec.serviceAccountName: ServiceAccount other is not granted get, list and "
+               "watch on endpointslices" in line for line in lines), lines

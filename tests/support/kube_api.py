@@ -229,10 +229,22 @@ def _label_selector(text: str) -> Selector:
             raise ValueError(f"unable to parse requirement: {part!r} (only =, ==, != and exists here)")
         negate, key, op, want = match.groups()
         if op is None:
-            tests.append(lambda labels, k=key, n=bool(negate): (k in labels) != n)
+            tests.append(functools.partial(_has_label, key, not negate))
         else:
-            tests.append(lambda labels, k=key, v=want, eq=op != "!=": (labels.get(k) == v) == eq)
-    return lambda labels: all(test(labels) for test in tests)
+            tests.append(functools.partial(_label_is, key, want, op != "!="))
+    return functools.partial(_all_hold, tests)
+
+
+def _has_label(key: str, present: bool, labels: Mapping[str, str]) -> bool:
+    return (key in labels) == present
+
+
+def _label_is(key: str, value: str, equal: bool, labels: Mapping[str, str]) -> bool:
+    return (labels.get(key) == value) == equal
+
+
+def _all_hold(tests: list[Selector], labels: Mapping[str, str]) -> bool:
+    return all(test(labels) for test in tests)
 
 
 def _run(argv: list[str]) -> None:
@@ -312,7 +324,7 @@ class FakeKubeAPI:
         context.load_cert_chain(cert, key)
         context.set_alpn_protocols(["http/1.1"])
         self._server = _Server(self, context)
-        self.port = self._server.server_address[1]
+        self.port = int(self._server.server_port)
         self.url = f"https://{self.host}:{self.port}"
         self.env = {"KUBERNETES_SERVICE_HOST": self.host, "KUBERNETES_SERVICE_PORT": str(self.port)}
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -591,7 +603,8 @@ class _Server(ThreadingHTTPServer):
 
     def server_bind(self) -> None:  # as HTTPServer's, without its reverse DNS look-up
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, port = self.socket.getsockname()[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         conns = self.api._connections
@@ -608,7 +621,7 @@ class _Server(ThreadingHTTPServer):
         with self.api._lock:
             conns.add(conn)
         try:
-            self.RequestHandlerClass(conn, client_address, self)
+            _Handler(conn, client_address, self)
         finally:
             with self.api._lock:
                 conns.discard(conn)
