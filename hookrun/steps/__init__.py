@@ -115,7 +115,7 @@ _KINDS = {
     "tcp": ("tcp", "TCP"), "sleep": ("sleep", "SLEEP"), "signal": ("signal", "SIGNAL"),
     "wait_exit": ("wait_exit", "WAIT_EXIT"), "drain": ("drain", "DRAIN"),
     "write": ("write", "WRITE"), "wait_file": ("wait_file", "WAIT_FILE"),
-    "endpoints": ("endpoints", "ENDPOINTS"),
+    "endpoints": ("endpoints", "ENDPOINTS"), "quiet": ("quiet", "QUIET"),
 }
 ACTIONS = tuple(_KINDS)
 

@@ -33,13 +33,13 @@ def parse(value: object, where: Where) -> Drain | None:
         where.problem('expected a table like { port = 80, max_connections = 0, settle = "2s" }')
         return None
     f = where.fields(value, ("port", "ports", "max_connections", "settle"))
-    ports = _ports(f)
+    ports = ports_of(f)
     most = f.take("max_connections", int_range(0, 1_000_000), 0)
     settle = f.take("settle", as_duration, 0.0)
     return Drain(ports, most, settle) if f.ok and ports else None
 
 
-def _ports(f: Fields) -> tuple[int, ...]:
+def ports_of(f: Fields) -> tuple[int, ...]:
     if f.has("port") == f.has("ports"):
         f.problem(None, 'give "port" (a number) or "ports" (a list), exactly one of them')
         return ()
@@ -65,7 +65,7 @@ def describe(spec: Drain) -> str:
 def attempt(spec: Drain, ctx: AttemptContext) -> Outcome:
     drain: Drain = spec
     try:
-        count = established(drain.ports, _read(TABLES))
+        count = established(drain.ports, read_tables(TABLES))
     except OSError as err:
         return fail(f"cannot read the kernel's TCP table: {err.strerror} (is /proc mounted?)")
     now = ctx.clock.now()
@@ -80,7 +80,7 @@ def attempt(spec: Drain, ctx: AttemptContext) -> Outcome:
               (f" for {format_duration(drain.settle)}" if drain.settle else ""))
 
 
-def _read(paths: Iterable[str]) -> list[str]:
+def read_tables(paths: Iterable[str]) -> list[str]:
     lines: list[str] = []
     for path in paths:
         try:

@@ -131,3 +131,66 @@ def test_established_rows(table: str, expected: int) -> None:
     from hookrun.steps.drain import established
 
     assert established([80, 443], [table]) == expected
+
+
+def _new_connections(server: Listener, until: float, every: float = 0.1) -> None:
+    """A fresh short connection every `every` seconds until monotonic time `until`."""
+    while time.monotonic() < until:
+        conn = socket.create_connection((server.host, server.port), timeout=5)
+        time.sleep(0.05)
+        conn.close()
+        time.sleep(every - 0.05)
+
+
+def test_quiet_waits_until_new_connections_stop(tmp_path: Path, listen: Listen) -> None:
+    """Traffic goes on 2 s; min 1 s, quiet 600 ms: done about 600 ms after the last connection."""
+    import threading
+
+    server = listen()
+    stop = time.monotonic() + 2.0
+    traffic = threading.Thread(target=_new_connections, args=(server, stop))
+    traffic.start()
+    config = one_step(tmp_path, f'quiet = {{ port = {server.port}, min = "1s", quiet = "600ms" }}',
+                      'timeout = "8s"')
+    result = run_hookrun(config, "run", "run")
+    ended = time.monotonic()
+    traffic.join(5)
+    assert result.code == 0, result.out
+    assert 0.6 - 0.2 <= ended - stop <= 0.6 + 1.5, (ended - stop, result.out)
+    assert "check: ok:" in result.out and "new connection(s) since the start; none for 6" in result.out
+
+
+def test_quiet_is_not_held_up_by_open_keepalive_connections_and_min_is_a_floor(tmp_path: Path,
+                                                                              listen: Listen) -> None:
+    """A keep-alive client sends all the time on one connection (drain would wait for it to close):
+    no new connection, so the step ends at its floor."""
+    import threading
+
+    server = listen()
+    client = server.connect(1)[0]
+    done = threading.Event()
+
+    def chatter() -> None:
+        while not done.wait(0.05):
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    thread = threading.Thread(target=chatter)
+    thread.start()
+    try:
+        config = one_step(tmp_path, f'quiet = {{ ports = [{server.port}], min = "1500ms", quiet = "200ms" }}',
+                          'timeout = "8s"')
+        result = run_hookrun(config, "run", "run")
+    finally:
+        done.set()
+        thread.join(5)
+        client.close()
+    assert result.code == 0, result.out
+    assert "check: ok: 0 new connection(s) since the start; none for 1.5" in result.out, result.out
+    assert 1.5 <= result.seconds <= 1.5 + 2.5
+
+
+def test_quiet_needs_a_floor(tmp_path: Path) -> None:
+    config = one_step(tmp_path, 'quiet = { port = 80, quiet = "1s" }')
+    result = run_hookrun(config, "validate")
+    assert result.code == 2, result.out
+    assert 'missing key "min" (the longest endpoint removal takes in the cluster, e.g. min = "5s")' in result.out
