@@ -99,7 +99,7 @@ class Access:
 
 def access(spec: Endpoints, env: Mapping[str, str]) -> Access:
     host, port = env.get("KUBERNETES_SERVICE_HOST", ""), env.get("KUBERNETES_SERVICE_PORT", "443")
-    fallback = "; fall back with needs or on_failure (see config/README.md)"
+    fallback = "; a step with unless = [this step] falls back (see config/README.md)"
     if not host:
         raise NoEndpointAnswer("not in a Kubernetes pod: KUBERNETES_SERVICE_HOST is not set",
                                why=fallback[2:])

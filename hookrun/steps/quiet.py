@@ -85,8 +85,7 @@ def attempt(spec: Quiet, ctx: AttemptContext) -> Outcome:
     if now < until:
         return not_yet(f"{counted}, the last {format_duration(now - last)} ago; waiting until "
                        f"{format_duration(until - started)} after the start")
-    return ok(f"{counted}; none for {format_duration(now - last)}, "
-              f"{format_duration(now - started)} in all")
+    return ok(f"{counted}, none in the last {format_duration(now - last)}")
 
 
 QUIET: Kind[Quiet] = Kind("quiet", parse, describe, attempt, polling=True, poll_interval=0.02)

@@ -156,7 +156,7 @@ def test_what_cannot_work_fails_fast_and_the_fallback_runs(tmp_path: Path, api: 
         "untrusted": ("the API server at https://127.0.0.1:", "is not trusted by the ServiceAccount CA"),
         "no token": ("no ServiceAccount token at", "automountServiceAccountToken: false?"),
         "no pod ip": ("the pod's IP is unknown", "set POD_IP from the downward API"),
-        "not in a pod": ("not in a Kubernetes pod: KUBERNETES_SERVICE_HOST is not set", "fall back"),
+        "not in a pod": ("not in a Kubernetes pod: KUBERNETES_SERVICE_HOST is not set", "falls back"),
     }[case]
     account = api.serviceaccount
     if case == "forbidden":

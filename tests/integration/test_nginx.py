@@ -87,7 +87,7 @@ def test_graceful_nginx_shutdown(tmp_path: Path, nginx: Nginx) -> None:
     client.start()
     assert download.started.wait(5)
     env = {**os.environ, "NGINX_PORT": str(nginx.port), "NGINX_PIDFILE": str(nginx.prefix / "nginx.pid"),
-           "NGINX_PROCESS": nginx.name, "ENDPOINT_GRACE": "200ms", "DRAIN_TIMEOUT": "1s",
+           "NGINX_PROCESS": nginx.name, "ENDPOINT_GRACE": "200ms", "KUBERNETES_SERVICE_HOST": "",
            "HOOKRUN_STATE_DIR": str(tmp_path / "state"), "HOOKRUN_GRACE_PERIOD": "20s"}
     started = time.monotonic()
     hookrun = subprocess.Popen([sys.executable, "-m", "hookrun", "--config", str(ROOT / "config/nginx.toml"),
@@ -104,8 +104,10 @@ def test_graceful_nginx_shutdown(tmp_path: Path, nginx: Nginx) -> None:
     client.join(10)
     out = "\n".join(line for _, line in lines)
     assert code == 0, out
-    # the drain saw the download and gave up within its bound; QUIT came after it
-    assert "drain: timeout: 1 established connection(s)" in out
+    # not in a pod: the endpoint-aware wait fails at once and the traffic-based one takes over;
+    # the download is a connection open before it started, not a new one: quiet after 1 s
+    assert "endpoint-race: failed: not in a Kubernetes pod" in out
+    assert "quiet-instead: ok: 0 new connection(s) since the start, none in the last 1" in out
     assert quit_at is not None and 1.0 <= quit_at - started <= 4.0, out
     # the request in flight at QUIT was completed, byte for byte
     assert download.received == SIZE
@@ -190,7 +192,7 @@ def test_shipped_config_quits_nginx_within_any_grace_period(tmp_path: Path, uniq
 def test_a_wrong_pidfile_ends_the_hook_at_once(tmp_path: Path, nginx: Nginx) -> None:
     wrong = tmp_path / "nowhere" / "nginx.pid"
     env = {**os.environ, "NGINX_PORT": str(nginx.port), "NGINX_PIDFILE": str(wrong),
-           "NGINX_PROCESS": nginx.name, "ENDPOINT_GRACE": "200ms", "DRAIN_TIMEOUT": "500ms",
+           "NGINX_PROCESS": nginx.name, "ENDPOINT_GRACE": "200ms", "KUBERNETES_SERVICE_HOST": "",
            "HOOKRUN_STATE_DIR": str(tmp_path / "state"), "HOOKRUN_GRACE_PERIOD": "30s"}
     hookrun = subprocess.Popen([sys.executable, "-m", "hookrun", "--config", str(ROOT / "config/nginx.toml"),
                                 "--log-target", "stderr", "prestop"], cwd=ROOT, env=env, text=True,
