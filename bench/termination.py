@@ -6,7 +6,10 @@ nginx pods, A and B, on 127.0.0.1. For each termination, pod A starts as
 hooks run inside it) with the scenario's config; an open-loop load runs through haproxy; the
 pod is "deleted" (SIGTERM to emulate: the grace timer starts, preStop runs, then the stop
 signal, SIGKILL after the rest of the grace period, as the kubelet does); and D seconds after
-the delete, haproxy's runtime API takes A out of rotation, as endpoint propagation does.
+the delete, haproxy's runtime API takes A out of rotation, as endpoint propagation does, and
+a local Kubernetes API (tests/support/kube_api.py: EndpointSlice list and watch over HTTPS)
+marks A's endpoint not ready at the same moment, for the endpoint-aware wait of
+config/nginx.toml (the lab's proxy follows at once, so its margin is set to 500 ms here).
 Every failed request (refused, reset, closed without an answer, cut mid-body, 5xx, timeout)
 is recorded with its time, its cause and the pod haproxy sent it to (from haproxy's log).
 Half the requests are slow: nginx sends a file at a limited rate, 0.1 to 0.5 s.
@@ -41,6 +44,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from support.kube_api import FakeKubeAPI  # noqa: E402  (the tests' API server: the same documents)
+
+POD_A_IP, POD_B_IP = "10.244.0.11", "10.244.0.12"  # the pods' addresses as the API lists them
 NGINX = "/usr/sbin/nginx"
 GRACE = 30  # terminationGracePeriodSeconds of pod A (the shipped configs say 30s too)
 WARM = 1.0  # seconds of traffic through both pods before the delete
@@ -86,8 +93,11 @@ def scenarios(seed_sleep: float) -> dict[str, Scenario]:
         Scenario("no-hook", "no hook", "no preStop: SIGTERM at once (nginx's fast shutdown)"),
         Scenario("quit-killall", "quit+killall", f"the seed's hook: sh -c '{quit_wait}'"),
         Scenario("sleep-quit", f"sleep {sleep}+quit", f"the seed's hook: sh -c 'sleep {sleep} && {quit_wait}'"),
-        Scenario("nginx.toml", "nginx.toml", "hookrun with config/nginx.toml (deregister, sleep 3s, drain "
-                 "<= 10s, QUIT, wait for exit)"),
+        Scenario("nginx.toml", "nginx.toml", "hookrun with config/nginx.toml, the API readable: "
+                 "endpoint-race (EndpointSlices; margin 500ms), QUIT, wait for exit"),
+        Scenario("nginx.toml-noapi", "nginx.toml, no API", "hookrun with config/nginx.toml where the API "
+                 "cannot be read: quiet-instead (no new connection for 1s, at least ENDPOINT_GRACE = 5s), "
+                 "QUIT, wait for exit"),
         Scenario("logfile.toml", "logfile.toml", "hookrun with config/logfile.toml (sleep 3s, QUIT, wait "
                  "for the pid file to go)"),
     ]
@@ -244,8 +254,10 @@ class Lab:
         self.server: asyncio.AbstractServer | None = None
         self.registry_port = 0
         self.cpu_others = 0.0  # CPU seconds of haproxy and pod B, read before they are killed
+        self.api = FakeKubeAPI(tmp / "api", namespace="bench")
 
     async def start(self) -> None:
+        self.api.start()
         (self.html / "slow").mkdir(parents=True)
         (self.html / "fast.txt").write_text("ok\n")
         for index, size in enumerate(SLOW_SIZES, 1):
@@ -272,6 +284,9 @@ class Lab:
         for task in self.tasks:
             task.cancel()
         await self.procs.close()
+        self.api.stop()
+        if self.api.problems:  # a document the Kubernetes schema rejects: the lab is wrong
+            raise RuntimeError("the lab's Kubernetes API went wrong:\n" + "\n".join(self.api.problems))
 
     async def _read_haproxy_log(self) -> None:
         assert self.haproxy.stdout is not None
@@ -318,8 +333,8 @@ class Lab:
 
 def scenario_config(key: str, seed_sleep: float, prefix: Path, conf: Path) -> Path:
     """The hookrun config of a scenario: a shipped file, or the seed's hook written as TOML."""
-    if key.endswith(".toml"):
-        return ROOT / "config" / key
+    if ".toml" in key:
+        return ROOT / "config" / (key.partition(".toml")[0] + ".toml")
     head = f'[settings]\ngrace_period = "{GRACE}s"\n'
     quit_wait = f"nginx -c {conf} -e {prefix}/error.log -s quit && while killall -0 nginx; do sleep 1; done"
     script = {"no-hook": None, "quit-killall": quit_wait,
@@ -331,8 +346,9 @@ def scenario_config(key: str, seed_sleep: float, prefix: Path, conf: Path) -> Pa
     return path
 
 
-def scenario_env(lab: Lab, prefix: Path) -> dict[str, str]:
-    """What the shipped configs read from the environment, pointed at pod A."""
+def scenario_env(lab: Lab, prefix: Path, scenario: str) -> dict[str, str]:
+    """What the shipped configs read from the environment, pointed at pod A (and at the lab's
+    Kubernetes API, unless the scenario is without)."""
     env = {k: v for k, v in os.environ.items() if k.lower() not in
            ("http_proxy", "https_proxy", "all_proxy")}  # the hooks' traffic stays on loopback
     env.update({
@@ -344,14 +360,20 @@ def scenario_env(lab: Lab, prefix: Path) -> dict[str, str]:
     })
     env.pop("HOOKRUN_CONFIG", None)
     env.pop("HOOKRUN_GRACE_PERIOD", None)
+    if scenario.endswith("-noapi"):
+        env["KUBERNETES_SERVICE_HOST"] = ""
+    else:
+        env.update(lab.api.env)
+        env.update({"POD_IP": POD_A_IP, "POD_NAMESPACE": lab.api.namespace,
+                    "SERVICEACCOUNT_DIR": str(lab.api.serviceaccount), "ENDPOINT_MARGIN": "500ms"})
     return env
 
 
 class PodA:
     """One instance of pod A: nginx as PID 1 of its own PID namespace under `hookrun emulate`."""
 
-    def __init__(self, lab: Lab, prefix: Path) -> None:
-        self.lab, self.prefix = lab, prefix
+    def __init__(self, lab: Lab, prefix: Path, scenario: str) -> None:
+        self.lab, self.prefix, self.scenario = lab, prefix, scenario
         self.lines: list[str] = []
         self.app_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.pidfd: int | None = None
@@ -362,7 +384,7 @@ class PodA:
                 "--grace-period", f"{GRACE}s", "--timeline", str(self.prefix / "timeline.json"), "--",
                 NGINX, "-g", "daemon off;", "-c", str(conf), "-e", str(self.prefix / "error.log")]
         with open(self.prefix / "emulate.out", "wb") as out:
-            self.emulate = await self.lab.procs.start(argv, cwd=str(ROOT), env=scenario_env(self.lab, self.prefix),
+            self.emulate = await self.lab.procs.start(argv, cwd=str(ROOT), env=scenario_env(self.lab, self.prefix, self.scenario),
                                                       stdout=out, stderr=asyncio.subprocess.PIPE)
         self.reader = asyncio.create_task(self._read())
         pid = await asyncio.wait_for(asyncio.shield(self.app_pid), 10)
@@ -583,10 +605,12 @@ async def terminate(lab: Lab, scenario: str, seed_sleep: float, traffic: Traffic
                     index: int, rng: random.Random) -> Run:
     prefix = lab.tmp / f"pod-a-{index}"
     conf = nginx_conf(prefix, lab.html, lab.port_a, "a")
-    pod = PodA(lab, prefix)
+    pod = PodA(lab, prefix, scenario)
     load = Load(traffic, lab.port_lb, rng)
     load_task: asyncio.Task[None] | None = None
     try:
+        lab.api.put(lab.api.endpoint_slice("web-ab12c", "web", [(POD_A_IP, "pod-a", True, True, False),
+                                                                (POD_B_IP, "pod-b", True, True, False)]))
         await pod.start(scenario_config(scenario, seed_sleep, prefix, conf), conf)
         await lab.haproxy_command("set server be/a state ready")
         load_task = asyncio.create_task(load.run(WARM + GRACE + 20))
@@ -595,6 +619,7 @@ async def terminate(lab: Lab, scenario: str, seed_sleep: float, traffic: Traffic
         pod.delete()
         await asyncio.sleep(max(0.0, deleted + d - time.monotonic()))
         await lab.haproxy_command("set server be/a state maint")
+        lab.api.set_ready(POD_A_IP, False, serving=True, terminating=True)  # as the controller says
         out_of_rotation = time.monotonic() - deleted
         try:
             gone: float | None = await asyncio.wait_for(asyncio.shield(pod.gone), GRACE + 5)
