@@ -21,11 +21,8 @@ no IP, 401, 403, a certificate not trusted) fails at once with what to fix, so t
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import threading
 import time
-import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -158,6 +155,9 @@ class Watcher:
     IDLE_S = 2.0
 
     def __init__(self, api: Access, services: tuple[str, ...]) -> None:
+        import threading  # here, as json and httpx: parsing the config at every start imports this module
+        import weakref
+
         self.api = api
         self.services = services
         self.slices: dict[str, Mapping[str, object]] = {}
@@ -319,6 +319,8 @@ def _close(*fds: int) -> None:
 
 
 def _json(data: bytes) -> dict[str, object]:
+    import json
+
     try:
         value = json.loads(data)
     except ValueError:
@@ -331,6 +333,8 @@ def _json(data: bytes) -> dict[str, object]:
 def _check(status: int, body: bytes, namespace: str) -> None:
     if status == 200:
         return
+    import json
+
     try:
         message = str(json.loads(body).get("message", ""))
     except (ValueError, AttributeError):

@@ -9,7 +9,6 @@ from hookrun.config.values import format_duration
 from hookrun.errors import Overrun
 from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, not_yet, ok, timeout
-from hookrun.system.bounded import call_within
 
 
 @record
@@ -41,7 +40,9 @@ def _address(spec: Tcp) -> str:
 
 
 def attempt(spec: Tcp, ctx: AttemptContext) -> Outcome:
-    import socket  # here: the other kinds' hooks do not pay for its import
+    import socket  # here: the other kinds' hooks do not pay for its import (nor for threading's)
+
+    from hookrun.system.bounded import call_within
 
     tcp: Tcp = spec
     where = _address(tcp)

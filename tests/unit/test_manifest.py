@@ -111,8 +111,14 @@ def test_every_shipped_config(tmp_path: Path) -> None:
         config = load(str(path), clean_env())
         prestop = build_plan(config, "prestop") if "prestop" in config.hooks else None
         for read_only_root in (False, True):
-            spec = yaml.safe_load(render(config, prestop, read_only_root=read_only_root))
+            spec, *objects = yaml.safe_load_all(render(config, prestop, read_only_root=read_only_root))
             validate(spec)
+            for document in objects:  # the ServiceAccount, Role and RoleBinding of an endpoints step
+                for version in VERSIONS:
+                    kubernetes_validate.validate(document, version, strict=True)
+            if any(step.action == "endpoints" for hook in config.hooks.values() for step in hook.steps):
+                assert [d["kind"] for d in objects] == ["ServiceAccount", "Role", "RoleBinding"], path
+                assert spec["serviceAccountName"] == objects[0]["metadata"]["name"]
             grace = spec["terminationGracePeriodSeconds"]
             assert grace >= config.settings.grace_period
             if prestop is not None:
