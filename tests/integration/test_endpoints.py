@@ -5,6 +5,7 @@ server runs here: this is the closest the tests get to a cluster."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -77,7 +78,8 @@ def test_ends_when_the_pod_is_no_ready_endpoint_then_waits_the_margin(tmp_path: 
     assert result.code == 0, result.out
     assert 0.2 <= took <= 0.2 + 1.5, (took, result.out)  # the margin, plus the time to exit
     assert "endpoint-race: ok: no ready endpoint of any Service after" in result.out
-    assert "then waited 2" in result.out  # 2xx ms: the margin
+    waited = re.search(r"then waited (\d+)ms", result.out)  # the margin
+    assert waited is not None and 200 <= int(waited.group(1)) <= 1200, result.out
     assert "sleep-instead: skipped: not needed: endpoint-race succeeded (unless)" in result.out
     lists = [r for r in api.requests if not r.watch]
     assert lists and all(r.authorized for r in api.requests)
