@@ -14,8 +14,9 @@ In-cluster access only: KUBERNETES_SERVICE_HOST/PORT, the ServiceAccount's token
 every request: kubelet rotates it), CA and namespace under `serviceaccount`, no proxies. The
 pod's IPs come from POD_IPS or POD_IP (the downward API: `hookrun manifest` sets both), the
 namespace from POD_NAMESPACE or the ServiceAccount's. What cannot work (not in a pod, no token,
-no IP, 401, 403, a certificate not trusted) fails at once with what to fix, so that `needs` or
-`on_failure` can fall back to a sleep; an API server that cannot be reached is a retry.
+no IP, 401, 403, a certificate not trusted, an API server that cannot be reached) fails at
+once with what to fix, so that a step with `unless = [this step]` falls back to a wait that
+needs no API (quiet, sleep); the step is retried only when its `retries` says so.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ MAX_MARGIN = 30.0  # seconds: kube-proxy syncs within about a second; more is a 
 API = "/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
 WATCH_S = 60  # the server ends each watch after this (timeoutSeconds); then it is resumed
 SERVICE_LABEL = "kubernetes.io/service-name"
+FALLBACK = "a step with unless = [this step] falls back (see config/README.md)"
 
 
 @record
@@ -96,15 +98,14 @@ class Access:
 
 def access(spec: Endpoints, env: Mapping[str, str]) -> Access:
     host, port = env.get("KUBERNETES_SERVICE_HOST", ""), env.get("KUBERNETES_SERVICE_PORT", "443")
-    fallback = "; a step with unless = [this step] falls back (see config/README.md)"
     if not host:
-        raise NoEndpointAnswer("not in a Kubernetes pod: KUBERNETES_SERVICE_HOST is not set",
-                               why=fallback[2:])
+        raise NoEndpointAnswer("not in a Kubernetes pod: KUBERNETES_SERVICE_HOST is not set", why=FALLBACK)
     token, ca = os.path.join(spec.serviceaccount, "token"), os.path.join(spec.serviceaccount, "ca.crt")
     for path in (token, ca):
         if not os.path.isfile(path):
             raise NoEndpointAnswer(f"no ServiceAccount {os.path.basename(path)} at {path}",
-                           why="the pod mounts no token (automountServiceAccountToken: false?)" + fallback)
+                                   why="the pod mounts no token (automountServiceAccountToken: false?); "
+                                   + FALLBACK)
     namespace = spec.namespace or env.get("POD_NAMESPACE", "")
     if not namespace:
         try:
@@ -114,12 +115,12 @@ def access(spec: Endpoints, env: Mapping[str, str]) -> Access:
             namespace = ""
     if not namespace:
         raise NoEndpointAnswer("the pod's namespace is unknown",
-                       why="set POD_NAMESPACE from the downward API (fieldRef metadata.namespace)")
+                               why="set POD_NAMESPACE from the downward API (fieldRef metadata.namespace)")
     ips = spec.pod_ips or tuple(part.strip() for part in
                                 (env.get("POD_IPS") or env.get("POD_IP") or "").split(",") if part.strip())
     if not ips:
-        raise NoEndpointAnswer("the pod's IP is unknown",
-                       why="set POD_IP from the downward API (fieldRef status.podIP); hookrun manifest does")
+        raise NoEndpointAnswer("the pod's IP is unknown", why="set POD_IP from the downward API "
+                               "(fieldRef status.podIP); hookrun manifest does")
     bracketed = f"[{host}]" if ":" in host else host
     return Access(f"https://{bracketed}:{port}", token, ca, namespace, frozenset(ips))
 
