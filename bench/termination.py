@@ -98,8 +98,8 @@ def scenarios(seed_sleep: float) -> dict[str, Scenario]:
         Scenario("nginx.toml-noapi", "nginx.toml, no API", "hookrun with config/nginx.toml where the API "
                  "cannot be read: quiet-instead (no new connection for 1s, at least ENDPOINT_GRACE = 5s), "
                  "QUIT, wait for exit"),
-        Scenario("logfile.toml", "logfile.toml", "hookrun with config/logfile.toml (sleep 3s, QUIT, wait "
-                 "for the pid file to go)"),
+        Scenario("logfile.toml", "logfile.toml", "hookrun with config/logfile.toml, the API readable: "
+                 "endpoint-race as nginx.toml's, QUIT, wait for the pid file to go"),
     ]
     return {s.key: s for s in found}
 
@@ -355,6 +355,7 @@ def scenario_env(lab: Lab, prefix: Path, scenario: str) -> dict[str, str]:
         "NGINX_PORT": str(lab.port_a), "NGINX_PIDFILE": str(prefix / "nginx.pid"),
         "DEREGISTER_URL": f"http://127.0.0.1:{lab.registry_port}/deregister", "HOSTNAME": "pod-a",
         "APP_PIDFILE": str(prefix / "nginx.pid"), "APP_LIFECYCLE_LOG": str(prefix / "lifecycle.log"),
+        "APP_PORT": str(lab.port_a),
         "HOOKRUN_STATE_DIR": str(prefix / "state"), "PYTHONPATH": str(ROOT),
         "TMPDIR": str(lab.tmp),  # what emulate makes there is removed with it, even if it is killed
     })
