@@ -247,7 +247,8 @@ def _container(where: str, field: str, workload: Workload, box: Mapping[str, obj
     if uses_pod_once and not _downward_uid(env.get("POD_UID")):
         found.append(Finding(where, f"{field}.env", 'a step is once = "pod": POD_UID must come '
                              "from the downward API (valueFrom.fieldRef.fieldPath: metadata.uid)"))
-    endpoints = [step for hook in config.hooks.values() for step in hook.steps if step.action == "endpoints"]
+    endpoints = [step for name, hook in config.hooks.items() if name in calls.values()
+                 for step in hook.steps if step.action == "endpoints"]  # in the hooks it calls
     if endpoints:
         found += _endpoints(where, field, workload, env, endpoints, grants)
     return found

@@ -20,11 +20,13 @@ spec:
     metadata: {labels: {app: web}}
     spec:
       terminationGracePeriodSeconds: 30
+      serviceAccountName: web-hookrun
       containers:
         - name: nginx
           image: nginx:1.27
           env:
             - {name: HOOKRUN_GRACE_PERIOD, value: "30s"}
+            - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
           lifecycle:
             postStart: {exec: {command: ["/usr/local/bin/hookrun", "poststart"]}}
             preStop: {exec: {command: ["/usr/local/bin/hookrun", "prestop"]}}
@@ -33,6 +35,17 @@ apiVersion: v1
 kind: Service
 metadata: {name: web}
 spec: {selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: endpointslice-reader}
+rules: [{apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [get, list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: web-hookrun}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: endpointslice-reader}
+subjects: [{kind: ServiceAccount, name: web-hookrun}]
 """
 
 
