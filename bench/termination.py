@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from support.kube_api import FakeKubeAPI  # noqa: E402  (the tests' API server: the same documents)
 
-POD_A_IP, POD_B_IP = "10.244.0.11", "10.244.0.12"  # the pods' addresses as the API lists them
+POD_A_IP, POD_B_IP = "127.0.3.11", "127.0.3.12"  # the pods' addresses as the API lists them (loopback: only data here)
 NGINX = "/usr/sbin/nginx"
 GRACE = 30  # terminationGracePeriodSeconds of pod A (the shipped configs say 30s too)
 WARM = 1.0  # seconds of traffic through both pods before the delete

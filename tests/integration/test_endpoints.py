@@ -17,8 +17,8 @@ from conftest import write_config
 from support.cli import Result, run_hookrun
 from support.kube_api import FakeKubeAPI, make_certificates
 
-POD_IP = "10.244.1.17"
-OTHER_IP = "10.244.2.9"
+POD_IP = "127.0.2.17"
+OTHER_IP = "127.0.2.9"
 
 
 @pytest.fixture

@@ -34,8 +34,8 @@ SLICES = "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices"
 def api(tmp_path: Path) -> Iterator[FakeKubeAPI]:
     """A server holding one slice of Service "web": two ready endpoints."""
     with FakeKubeAPI(tmp_path) as server:
-        server.put(server.endpoint_slice("web-7xk2p", "web", [("10.1.0.5", "web-0", True, True, False),
-                                                              ("10.1.0.6", "web-1", True, True, False)]))
+        server.put(server.endpoint_slice("web-7xk2p", "web", [("127.0.1.5", "web-0", True, True, False),
+                                                              ("127.0.1.6", "web-1", True, True, False)]))
         yield server
 
 
@@ -115,7 +115,7 @@ def test_list_with_the_token_answers_a_valid_endpointslice_list(api: FakeKubeAPI
 
 
 def test_list_of_another_namespace_is_empty_and_label_selector_filters(api: FakeKubeAPI) -> None:
-    api.put(api.endpoint_slice("db-9abcd", "db", [("10.1.0.9", "db-0", True, True, False)]))
+    api.put(api.endpoint_slice("db-9abcd", "db", [("127.0.1.9", "db-0", True, True, False)]))
     with client(api) as http:
         other = http.get("/apis/discovery.k8s.io/v1/namespaces/elsewhere/endpointslices").json()
         db = http.get(SLICES, params={"labelSelector": "kubernetes.io/service-name=db"}).json()
@@ -183,29 +183,29 @@ def test_watch_from_the_list_version_sees_set_ready_within_a_second(api: FakeKub
     watch = Watch(api, resourceVersion=version)
     assert watch.status == 200 and watch.events.empty()
     start = time.monotonic()
-    api.set_ready("10.1.0.5", False, serving=True, terminating=True)
+    api.set_ready("127.0.1.5", False, serving=True, terminating=True)
     event = watch.next(timeout=1.0)
     assert time.monotonic() - start < 1.0
     assert event["type"] == "MODIFIED"
-    assert conditions(event, "10.1.0.5") == {"ready": False, "serving": True, "terminating": True}
-    assert conditions(event, "10.1.0.6") == {"ready": True, "serving": True, "terminating": False}
+    assert conditions(event, "127.0.1.5") == {"ready": False, "serving": True, "terminating": True}
+    assert conditions(event, "127.0.1.6") == {"ready": True, "serving": True, "terminating": False}
     assert int(event["object"]["metadata"]["resourceVersion"]) == int(version) + 1
     assert [r.watch for r in api.requests if r.watch] == [True]
 
 
 def test_watch_from_an_older_version_replays_the_later_events_first(api: FakeKubeAPI) -> None:
     older = api.resource_version
-    api.set_ready("10.1.0.5", False)
-    api.remove_address("10.1.0.5")
+    api.set_ready("127.0.1.5", False)
+    api.remove_address("127.0.1.5")
     api.delete("web-7xk2p")
     watch = Watch(api, resourceVersion=older)
     replayed = [watch.next() for _ in range(3)]
     assert [e["type"] for e in replayed] == ["MODIFIED", "MODIFIED", "DELETED"]
-    assert conditions(replayed[0], "10.1.0.5")["ready"] is False
-    assert [e["addresses"] for e in replayed[1]["object"]["endpoints"]] == [["10.1.0.6"]]
+    assert conditions(replayed[0], "127.0.1.5")["ready"] is False
+    assert [e["addresses"] for e in replayed[1]["object"]["endpoints"]] == [["127.0.1.6"]]
     versions = [int(e["object"]["metadata"]["resourceVersion"]) for e in replayed]
     assert versions == sorted(versions) and versions[-1] == int(api.resource_version)
-    api.put(api.endpoint_slice("web-7xk2p", "web", [("10.1.0.7", "web-2", True, True, False)]))
+    api.put(api.endpoint_slice("web-7xk2p", "web", [("127.0.1.7", "web-2", True, True, False)]))
     assert watch.next()["type"] == "ADDED"  # and then live ones
     assert watch.events.empty()
 
@@ -218,7 +218,7 @@ def test_watch_without_a_version_starts_with_the_current_state(api: FakeKubeAPI)
 
 def test_watch_from_an_expired_version_gets_one_410_error_event_then_ends(api: FakeKubeAPI) -> None:
     older = api.resource_version
-    api.set_ready("10.1.0.6", False)
+    api.set_ready("127.0.1.6", False)
     api.expire_history()
     watch = Watch(api, resourceVersion=older)
     event = watch.next()
@@ -243,7 +243,7 @@ def test_drop_watches_cuts_the_stream_without_its_final_chunk(api: FakeKubeAPI) 
     assert isinstance(ended, httpx.RemoteProtocolError), ended  # an incomplete chunked body
     assert api.open_watches() == 0
     again = Watch(api, resourceVersion=api.resource_version)  # a reconnect is served as before
-    api.set_ready("10.1.0.5", False)
+    api.set_ready("127.0.1.5", False)
     assert again.next()["type"] == "MODIFIED"
 
 
@@ -306,7 +306,7 @@ def test_validator_checks_types_refs_and_labels(api: FakeKubeAPI) -> None:
 
 
 def test_put_refuses_a_slice_the_schema_rejects(api: FakeKubeAPI) -> None:
-    bad = api.endpoint_slice("web-bad", "web", [{"addresses": ["10.1.0.8"], "ready": True}])
+    bad = api.endpoint_slice("web-bad", "web", [{"addresses": ["127.0.1.8"], "ready": True}])
     with pytest.raises(AssertionError, match=r"^\$\.endpoints\[0\]: unknown field 'ready'"):
         api.put(bad)
     assert [s["metadata"]["name"] for s in api.slices()] == ["web-7xk2p"]
