@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from hookrun.config.load import Config
+from hookrun.config.load import Config, Step
 from hookrun.config.templates import references
 from hookrun.config.values import format_duration as fmt
 from hookrun.config.values import parse_duration
@@ -255,12 +255,13 @@ def _container(where: str, field: str, workload: Workload, box: Mapping[str, obj
 
 
 def _endpoints(where: str, field: str, workload: Workload, env: Mapping[str, object],
-               steps: Sequence[object], grants: Grants) -> list[Finding]:
+               steps: Sequence[Step], grants: Grants) -> list[Finding]:
     """What an endpoints step needs from the pod: its IP, a token, RBAC for its ServiceAccount."""
     found = []
     pod = workload.pod
-    names = ", ".join(str(getattr(step, "name", "?")) for step in steps)
-    if not all(getattr(getattr(step, "spec", None), "pod_ips", ()) for step in steps) and not (
+    names = ", ".join(step.name for step in steps)
+    # a step that names its pod_ips needs no IP from the downward API
+    if not all(getattr(step.spec, "pod_ips", ()) for step in steps) and not (
             _downward(env.get("POD_IP"), "status.podIP") or _downward(env.get("POD_IPS"), "status.podIPs")):
         found.append(Finding(where, f"{field}.env", f"the endpoints step ({names}) needs the pod's IP: "
                              "POD_IP from the downward API (valueFrom.fieldRef.fieldPath: status.podIP)"))

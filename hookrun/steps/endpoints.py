@@ -149,8 +149,11 @@ def still_serving(slices: Mapping[str, Mapping[str, object]], ips: frozenset[str
 
 class Watcher:
     """Lists, then watches, the namespace's EndpointSlices on a thread of its own; `serving` is
-    the answer of still_serving() after every change, and a byte in the pipe `wake` says so. It
-    ends itself when nobody has asked for `serving` for IDLE_S (the attempt that started it is
+    the answer of still_serving() after every change, and a byte in the pipe `wake` says so. A
+    watch that ends (the server's timeoutSeconds, a quiet read) is resumed, as the protocol
+    wants; one that breaks gets one list again at once, and a second failure in a row is a
+    `problem` for the attempt to report (the executor owns retries and their pauses). It ends
+    itself when nobody has asked for `serving` for IDLE_S (the attempt that started it is
     over), or at stop()."""
 
     IDLE_S = 2.0
@@ -207,26 +210,24 @@ class Watcher:
         timeouts = httpx.Timeout(connect=2.0, read=self.IDLE_S, write=2.0, pool=2.0)
         with httpx.Client(base_url=self.api.base, verify=context, trust_env=False,
                           timeout=timeouts) as client:
-            failures = 0
+            broken = False  # the last watch broke: one more list at once, then it is the executor's
             while not self._over():
                 try:
                     version = self._list(client)
-                    failures = 0
+                    broken = False
                     self._watch(client, version)
                 except NoEndpointAnswer as err:
-                    if self.serving is None or not err.retryable:
+                    if self.serving is None or not err.retryable or broken:
                         self._fail(err)
                         return
-                    failures += 1
+                    broken = True
                 except httpx.TransportError as err:
                     if self._over():
                         return
-                    if self.serving is None:
+                    if self.serving is None or broken:
                         self._fail(_transport_problem(err, self.api.base))
                         return
-                    failures += 1
-                if failures:  # the watch broke: list again soon
-                    self.stopped.wait(min(0.1 * 2 ** failures, 2.0))
+                    broken = True
 
     def _over(self) -> bool:
         return self.stopped.is_set() or time.monotonic() - self.asked > self.IDLE_S
@@ -363,15 +364,13 @@ def _tls(ca_file: str) -> ssl.SSLContext:
 
 
 def _transport_problem(err: Exception, base: str) -> NoEndpointAnswer:
-    import ssl
+    from hookrun.steps.http import os_cause
 
-    cause: BaseException | None = err
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return NoEndpointAnswer(f"the API server at {base} is not trusted by the ServiceAccount CA")
-        if isinstance(cause, ConnectionRefusedError):
-            return NoEndpointAnswer(f"the API server at {base} refused the connection", retryable=True)
-        cause = cause.__cause__ or cause.__context__
+    said = os_cause(err)
+    if said == "untrusted":
+        return NoEndpointAnswer(f"the API server at {base} is not trusted by the ServiceAccount CA")
+    if said == "refused":
+        return NoEndpointAnswer(f"the API server at {base} refused the connection", retryable=True)
     name = type(err).__name__
     what = "did not answer in time" if "Timeout" in name else f"cannot be reached ({name})"
     return NoEndpointAnswer(f"the API server at {base} {what}", retryable=True)

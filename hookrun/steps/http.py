@@ -451,20 +451,32 @@ def _phase(err: httpx.TimeoutException) -> str:
 
 def _connect_problem(err: httpx.ConnectError) -> NoAnswer:
     """What went wrong, from the OS error behind httpx's (its cause chain), not its text."""
+    said = os_cause(err)
+    if said == "untrusted":
+        return NoAnswer("TLS certificate not trusted (set ca_file, or tls_verify = false)", final=True)
+    if said == "refused":
+        return NoAnswer("connection refused")
+    if said == "unresolved":
+        return NoAnswer("host name not resolved")
+    return NoAnswer(f"cannot connect: {err}")
+
+
+def os_cause(err: BaseException) -> str | None:
+    """The OS error behind an httpx error, from its cause chain: "untrusted" (the server's TLS
+    certificate), "refused", "unresolved"; None for anything else. Also used by endpoints."""
     import socket
     import ssl
 
     cause: BaseException | None = err
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return NoAnswer("TLS certificate not trusted (set ca_file, or tls_verify = false)",
-                            final=True)
+            return "untrusted"
         if isinstance(cause, ConnectionRefusedError):
-            return NoAnswer("connection refused")
+            return "refused"
         if isinstance(cause, socket.gaierror):
-            return NoAnswer("host name not resolved")
+            return "unresolved"
         cause = cause.__cause__ or cause.__context__
-    return NoAnswer(f"cannot connect: {err}")
+    return None
 
 
 HTTP: Kind[Http] = Kind("http", parse, describe, attempt)
