@@ -44,6 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 
 SCHEMA_FILE = Path(__file__).with_name("k8s_schema.json")
 GROUP = "discovery.k8s.io"
+MAX_WATCH_S = 300.0  # the longest a watch stream lasts, whatever the client asked
 API_VERSION = "discovery.k8s.io/v1"
 RESOURCE = "endpointslices"
 SLICE = "io.k8s.api.discovery.v1.EndpointSlice"
@@ -754,6 +755,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Send queued events until the stream should end; False if it was cut."""
         api = self.server.api
         next_bookmark = time.monotonic() + api.bookmark_every
+        # bounded even without timeoutSeconds: a stream lasts at most MAX_WATCH_S
+        deadline = min(deadline, time.monotonic() + MAX_WATCH_S) if deadline is not None \
+            else time.monotonic() + MAX_WATCH_S
         while True:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
