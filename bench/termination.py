@@ -84,6 +84,7 @@ class Scenario:
     key: str
     label: str  # column title
     describe: str
+    app: str = "nginx"  # what pod A runs (pod_a)
 
 
 def scenarios(seed_sleep: float) -> dict[str, Scenario]:
@@ -100,6 +101,16 @@ def scenarios(seed_sleep: float) -> dict[str, Scenario]:
                  "QUIT, wait for exit"),
         Scenario("logfile.toml", "logfile.toml", "hookrun with config/logfile.toml, the API readable: "
                  "endpoint-race as nginx.toml's, QUIT, wait for the pid file to go"),
+        # the other servers, each with its shipped config, the API readable (--scenarios servers)
+        Scenario("gunicorn.toml", "gunicorn", "gunicorn (gthread, 2 workers x 32 threads) with "
+                 "config/gunicorn.toml: endpoint-race, TERM, wait for exit", "gunicorn"),
+        Scenario("uvicorn.toml", "uvicorn", "uvicorn with config/uvicorn.toml: endpoint-race, TERM, "
+                 "wait for exit", "uvicorn"),
+        Scenario("haproxy.toml", "haproxy", "haproxy as the app (HTTP mode, master-worker, in front of an "
+                 "origin) with config/haproxy.toml: endpoint-race, USR1 (soft stop), wait for exit", "haproxy"),
+        Scenario("php-fpm.toml", "php-fpm+nginx", "two containers, nginx (config/nginx.toml) in front of "
+                 "php-fpm (config/php-fpm.toml: endpoint-race, no new FastCGI connection, QUIT, wait for "
+                 "exit)", "php-fpm"),
     ]
     return {s.key: s for s in found}
 
@@ -127,9 +138,11 @@ class Run:
     causes: dict[str, int]
     failed_by_pod: dict[str, int]
     retried: int
-    gone_s: float | None  # delete -> nginx master exited
+    gone_s: float | None  # delete -> pod A's main process (each container's) exited
     out_of_rotation_s: float  # delete -> haproxy's answer to `state maint`
     verdict: str
+    answered_by_a_after_delete: int = 0  # requests pod A answered in full that started after the delete
+    last_answer_by_a_s: float | None = None  # delete -> the end of pod A's last full answer
     failures: list[dict[str, object]] = field(default_factory=list)  # each: t (from delete), cause, pod
 
 
@@ -243,8 +256,8 @@ class Session:
 
 
 class Lab:
-    def __init__(self, tmp: Path, verbose: bool) -> None:
-        self.tmp, self.verbose = tmp, verbose
+    def __init__(self, tmp: Path, verbose: bool, config_dir: Path) -> None:
+        self.tmp, self.verbose, self.config_dir = tmp, verbose, config_dir.resolve()
         self.procs = Procs()
         self.html = tmp / "html"
         self.port_lb, self.port_a, self.port_b = free_port(), free_port(), free_port()
@@ -331,10 +344,23 @@ class Lab:
 
 # --- pod A under hookrun emulate ------------------------------------------------------------------
 
-def scenario_config(key: str, seed_sleep: float, prefix: Path, conf: Path) -> Path:
-    """The hookrun config of a scenario: a shipped file, or the seed's hook written as TOML."""
-    if ".toml" in key:
-        return ROOT / "config" / (key.partition(".toml")[0] + ".toml")
+@dataclass
+class Container:
+    """One container of pod A: its main process runs under its own `hookrun emulate
+    --pid-namespace` (PID 1 of its own PID namespace, the hooks inside it), with its config."""
+    name: str
+    argv: list[str]
+    config: Path
+    env: dict[str, str]  # what the config reads, besides the lab's common variables
+
+
+VENV_BIN = Path(sys.executable).parent  # gunicorn and uvicorn come with the dev extras
+PHP_FPM = "/usr/sbin/php-fpm8.2"
+LAB_APP = ROOT / "bench" / "lab"  # app.py (WSGI and ASGI) and index.php: the answers nginx gives
+
+
+def seed_config(key: str, seed_sleep: float, prefix: Path, conf: Path) -> Path:
+    """The seed's hook of a scenario without a shipped config, written as TOML."""
     head = f'[settings]\ngrace_period = "{GRACE}s"\n'
     quit_wait = f"nginx -c {conf} -e {prefix}/error.log -s quit && while killall -0 nginx; do sleep 1; done"
     script = {"no-hook": None, "quit-killall": quit_wait,
@@ -346,22 +372,102 @@ def scenario_config(key: str, seed_sleep: float, prefix: Path, conf: Path) -> Pa
     return path
 
 
-def scenario_env(lab: Lab, prefix: Path, scenario: str) -> dict[str, str]:
-    """What the shipped configs read from the environment, pointed at pod A (and at the lab's
-    Kubernetes API, unless the scenario is without)."""
+def shipped(lab: Lab, name: str) -> Path:
+    return lab.config_dir / name
+
+
+def nginx_container(lab: Lab, prefix: Path, config: Path, conf: Path) -> Container:
+    return Container("nginx", [NGINX, "-g", "daemon off;", "-c", str(conf), "-e", str(prefix / "error.log")],
+                     config, {"NGINX_PORT": str(lab.port_a), "NGINX_PIDFILE": str(prefix / "nginx.pid"),
+                              "APP_PIDFILE": str(prefix / "nginx.pid"), "APP_PORT": str(lab.port_a),
+                              "APP_LIFECYCLE_LOG": str(prefix / "lifecycle.log")})
+
+
+def haproxy_app_cfg(prefix: Path, port: int, origin: int) -> Path:
+    """haproxy as the app: an HTTP proxy in front of an origin (the lab's pod B nginx), as the
+    official image runs it (master-worker, foreground)."""
+    cfg = prefix / "haproxy.cfg"
+    cfg.write_text(
+        "global\n    nbthread 1\n    maxconn 4000\n    hard-stop-after 4s\n"
+        "defaults\n    mode http\n    retries 0\n    timeout connect 2s\n    timeout client 60s\n"
+        "    timeout server 60s\n    timeout http-keep-alive 60s\n"
+        f"frontend app\n    bind 127.0.0.1:{port}\n    http-response set-header X-Pod a\n"
+        f"    default_backend origin\nbackend origin\n    server origin 127.0.0.1:{origin}\n")
+    return cfg
+
+
+def php_fpm_conf(prefix: Path, port: int) -> Path:
+    conf = prefix / "php-fpm.conf"
+    user = "user = root\ngroup = root\n" if os.geteuid() == 0 else ""
+    conf.write_text(
+        f"[global]\npid = {prefix}/php-fpm.pid\nerror_log = {prefix}/php-fpm.log\ndaemonize = no\n"
+        "process_control_timeout = 4s\n"
+        f"[app]\n{user}listen = 127.0.0.1:{port}\nlisten.backlog = 1024\npm = static\npm.max_children = 48\n")
+    return conf
+
+
+def nginx_fastcgi_conf(prefix: Path, port: int, fpm_port: int) -> Path:
+    """nginx in front of php-fpm, as the php-fpm pod's other container."""
+    conf = nginx_conf(prefix, LAB_APP, port, "a")
+    text = conf.read_text().replace(
+        f"        location /slow/ {{ limit_rate {SLOW_RATE}; sendfile_max_chunk {CHUNK}; }}\n",
+        f"        location / {{\n            fastcgi_pass 127.0.0.1:{fpm_port};\n"
+        f"            fastcgi_param SCRIPT_FILENAME {LAB_APP}/index.php;\n"
+        "            fastcgi_param DOCUMENT_URI $document_uri;\n"
+        "            fastcgi_param REQUEST_METHOD $request_method;\n"
+        "            fastcgi_param QUERY_STRING $query_string;\n        }\n")
+    conf.write_text(text)
+    return conf
+
+
+def pod_a(lab: Lab, prefix: Path, scenario: Scenario, seed_sleep: float) -> list[Container]:
+    """Pod A's containers for a scenario (its app and the config of each container)."""
+    port = str(lab.port_a)
+    if scenario.app == "nginx":
+        conf = nginx_conf(prefix, lab.html, lab.port_a, "a")
+        config = shipped(lab, scenario.key.partition("-noapi")[0]) if ".toml" in scenario.key else \
+            seed_config(scenario.key, seed_sleep, prefix, conf)
+        return [nginx_container(lab, prefix, config, conf)]
+    if scenario.app == "gunicorn":
+        return [Container("gunicorn", [str(VENV_BIN / "gunicorn"), "--chdir", str(LAB_APP), "--bind",
+                                       f"127.0.0.1:{port}", "--worker-class", "gthread", "--workers", "2",
+                                       "--threads", "32", "--graceful-timeout", "4", "app:wsgi"],
+                          shipped(lab, "gunicorn.toml"), {"GUNICORN_PORT": port})]
+    if scenario.app == "uvicorn":
+        return [Container("uvicorn", [str(VENV_BIN / "uvicorn"), "--app-dir", str(LAB_APP), "--host", "127.0.0.1",
+                                      "--port", port, "--timeout-graceful-shutdown", "4", "--no-access-log",
+                                      "--timeout-keep-alive", "60", "app:asgi"],
+                          shipped(lab, "uvicorn.toml"), {"UVICORN_PORT": port})]
+    if scenario.app == "haproxy":
+        cfg = haproxy_app_cfg(prefix, lab.port_a, lab.port_b)
+        return [Container("haproxy", ["haproxy", "-W", "-db", "-f", str(cfg)], shipped(lab, "haproxy.toml"),
+                          {"HAPROXY_PORT": port})]
+    if scenario.app == "php-fpm":
+        fpm_port = free_port()
+        fpm, web = prefix / "php-fpm", prefix / "nginx"
+        fpm.mkdir(parents=True)
+        conf = nginx_fastcgi_conf(web, lab.port_a, fpm_port)
+        return [Container("php-fpm", [PHP_FPM, "--nodaemonize", "--allow-to-run-as-root", "--fpm-config",
+                                      str(php_fpm_conf(fpm, fpm_port))], shipped(lab, "php-fpm.toml"),
+                          {"PHP_FPM_PORT": str(fpm_port), "PHP_FPM_PROCESS": Path(PHP_FPM).name}),
+                nginx_container(lab, web, shipped(lab, "nginx.toml"), conf)]
+    raise ValueError(f"no pod for the app {scenario.app!r}")
+
+
+def container_env(lab: Lab, prefix: Path, scenario: Scenario, container: Container) -> dict[str, str]:
+    """The container's environment: the variables its config reads, pointed at pod A (and at the
+    lab's Kubernetes API, unless the scenario is without)."""
     env = {k: v for k, v in os.environ.items() if k.lower() not in
            ("http_proxy", "https_proxy", "all_proxy")}  # the hooks' traffic stays on loopback
     env.update({
-        "NGINX_PORT": str(lab.port_a), "NGINX_PIDFILE": str(prefix / "nginx.pid"),
         "DEREGISTER_URL": f"http://127.0.0.1:{lab.registry_port}/deregister", "HOSTNAME": "pod-a",
-        "APP_PIDFILE": str(prefix / "nginx.pid"), "APP_LIFECYCLE_LOG": str(prefix / "lifecycle.log"),
-        "APP_PORT": str(lab.port_a),
-        "HOOKRUN_STATE_DIR": str(prefix / "state"), "PYTHONPATH": str(ROOT),
+        "POD_NAME": "a", "HOOKRUN_STATE_DIR": str(prefix / "state"), "PYTHONPATH": str(ROOT),
         "TMPDIR": str(lab.tmp),  # what emulate makes there is removed with it, even if it is killed
     })
+    env.update(container.env)
     env.pop("HOOKRUN_CONFIG", None)
     env.pop("HOOKRUN_GRACE_PERIOD", None)
-    if scenario.endswith("-noapi"):
+    if scenario.key.endswith("-noapi"):
         env["KUBERNETES_SERVICE_HOST"] = ""
     else:
         env.update(lab.api.env)
@@ -370,29 +476,27 @@ def scenario_env(lab: Lab, prefix: Path, scenario: str) -> dict[str, str]:
     return env
 
 
-class PodA:
-    """One instance of pod A: nginx as PID 1 of its own PID namespace under `hookrun emulate`."""
+class Emulated:
+    """One container of pod A under `hookrun emulate`: its events, its main process, its end."""
 
-    def __init__(self, lab: Lab, prefix: Path, scenario: str) -> None:
-        self.lab, self.prefix, self.scenario = lab, prefix, scenario
+    def __init__(self, lab: Lab, prefix: Path, container: Container) -> None:
+        self.lab, self.prefix, self.container = lab, prefix, container
         self.lines: list[str] = []
         self.app_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.pidfd: int | None = None
         self.gone: asyncio.Future[float] = asyncio.get_running_loop().create_future()
 
-    async def start(self, config: Path, conf: Path) -> None:
-        argv = [sys.executable, "-m", "hookrun", "--config", str(config), "emulate", "--pid-namespace",
-                "--grace-period", f"{GRACE}s", "--timeline", str(self.prefix / "timeline.json"), "--",
-                NGINX, "-g", "daemon off;", "-c", str(conf), "-e", str(self.prefix / "error.log")]
+    async def start(self, env: dict[str, str]) -> None:
+        argv = [sys.executable, "-m", "hookrun", "--config", str(self.container.config), "emulate",
+                "--pid-namespace", "--grace-period", f"{GRACE}s", "--timeline", str(self.prefix / "timeline.json"),
+                "--", *self.container.argv]
         with open(self.prefix / "emulate.out", "wb") as out:
-            self.emulate = await self.lab.procs.start(argv, cwd=str(ROOT), env=scenario_env(self.lab, self.prefix, self.scenario),
-                                                      stdout=out, stderr=asyncio.subprocess.PIPE)
+            self.emulate = await self.lab.procs.start(argv, cwd=str(ROOT), env=env, stdout=out,
+                                                      stderr=asyncio.subprocess.PIPE)
         self.reader = asyncio.create_task(self._read())
         pid = await asyncio.wait_for(asyncio.shield(self.app_pid), 10)
         self.pidfd = os.pidfd_open(pid)
-        loop = asyncio.get_running_loop()
-        loop.add_reader(self.pidfd, self._exited)
-        await wait_accepting(self.lab.port_a, lambda: not self.gone.done())
+        asyncio.get_running_loop().add_reader(self.pidfd, self._exited)
 
     def _exited(self) -> None:
         assert self.pidfd is not None
@@ -406,16 +510,15 @@ class PodA:
             line = raw.decode(errors="replace").rstrip()
             self.lines.append(line)
             if self.lab.verbose:
-                print(f"    emulate: {line}", file=sys.stderr)
+                print(f"    {self.container.name}: {line}", file=sys.stderr)
             found = re.search(r"app started: .*\(pid (\d+)", line)
             if found and not self.app_pid.done():
                 self.app_pid.set_result(int(found.group(1)))
         if not self.app_pid.done():
-            self.app_pid.set_exception(RuntimeError("hookrun emulate ended before the app started:\n"
-                                                    + "\n".join(self.lines[-20:])))
+            self.app_pid.set_exception(RuntimeError(f"hookrun emulate of {self.container.name} ended before "
+                                                    "the app started:\n" + "\n".join(self.lines[-20:])))
 
     def delete(self) -> None:
-        """`kubectl delete pod`: the emulated kubelet starts the grace timer and runs preStop."""
         os.kill(self.emulate.pid, signal.SIGTERM)
 
     async def finish(self) -> str:
@@ -441,6 +544,44 @@ class PodA:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)  # no-op once it has exited
             os.close(self.pidfd)
             self.pidfd = None
+
+
+class PodA:
+    """One instance of pod A: its containers, each under `hookrun emulate`. Deleting the pod
+    stops them all at the same moment, as the kubelet does; the pod is gone when the last
+    container's main process has exited."""
+
+    def __init__(self, lab: Lab, prefix: Path, scenario: Scenario, seed_sleep: float) -> None:
+        self.lab, self.scenario = lab, scenario
+        prefix.mkdir(parents=True, exist_ok=True)
+        containers = pod_a(lab, prefix, scenario, seed_sleep)
+        self.containers = [Emulated(lab, prefix / c.name if len(containers) > 1 else prefix, c) for c in containers]
+
+    async def gone(self) -> float:
+        """When the last main process exited (monotonic)."""
+        return max(await asyncio.gather(*(asyncio.shield(c.gone) for c in self.containers)))
+
+    async def start(self) -> None:
+        for container in self.containers:  # in order: php-fpm before the nginx in front of it
+            container.prefix.mkdir(parents=True, exist_ok=True)
+            await container.start(container_env(self.lab, container.prefix, self.scenario, container.container))
+        await wait_accepting(self.lab.port_a, lambda: not any(c.gone.done() for c in self.containers))
+
+    def delete(self) -> None:
+        """`kubectl delete pod`: the emulated kubelet starts the grace timer and runs preStop, in
+        every container at once."""
+        for container in self.containers:
+            container.delete()
+
+    async def finish(self) -> str:
+        verdicts = [await container.finish() for container in self.containers]
+        if len(verdicts) == 1:
+            return verdicts[0]
+        return "; ".join(f"{c.container.name}: {v}" for c, v in zip(self.containers, verdicts, strict=True))
+
+    def close(self) -> None:
+        for container in self.containers:
+            container.close()
 
 
 # --- the load --------------------------------------------------------------------------------------
@@ -602,17 +743,15 @@ class Load:
 
 # --- one termination --------------------------------------------------------------------------
 
-async def terminate(lab: Lab, scenario: str, seed_sleep: float, traffic: Traffic, d: float,
+async def terminate(lab: Lab, scenario: Scenario, seed_sleep: float, traffic: Traffic, d: float,
                     index: int, rng: random.Random) -> Run:
-    prefix = lab.tmp / f"pod-a-{index}"
-    conf = nginx_conf(prefix, lab.html, lab.port_a, "a")
-    pod = PodA(lab, prefix, scenario)
+    pod = PodA(lab, lab.tmp / f"pod-a-{index}", scenario, seed_sleep)
     load = Load(traffic, lab.port_lb, rng)
     load_task: asyncio.Task[None] | None = None
     try:
         lab.api.put(lab.api.endpoint_slice("web-ab12c", "web", [(POD_A_IP, "pod-a", True, True, False),
                                                                 (POD_B_IP, "pod-b", True, True, False)]))
-        await pod.start(scenario_config(scenario, seed_sleep, prefix, conf), conf)
+        await pod.start()
         await lab.haproxy_command("set server be/a state ready")
         load_task = asyncio.create_task(load.run(WARM + GRACE + 20))
         await asyncio.sleep(WARM)
@@ -623,7 +762,7 @@ async def terminate(lab: Lab, scenario: str, seed_sleep: float, traffic: Traffic
         lab.api.set_ready(POD_A_IP, False, serving=True, terminating=True)  # as the controller says
         out_of_rotation = time.monotonic() - deleted
         try:
-            gone: float | None = await asyncio.wait_for(asyncio.shield(pod.gone), GRACE + 5)
+            gone: float | None = await asyncio.wait_for(pod.gone(), GRACE + 5)
         except asyncio.TimeoutError:
             gone = None
         end = max(deleted + d, gone or time.monotonic()) + TAIL
@@ -639,12 +778,13 @@ async def terminate(lab: Lab, scenario: str, seed_sleep: float, traffic: Traffic
         with contextlib.suppress(OSError, RuntimeError):
             await lab.haproxy_command("set server be/a state maint")
     await asyncio.sleep(0.1)  # haproxy logs a session when it ends: let the last lines arrive
-    return summarize(lab, load.outcomes, scenario, traffic, d, deleted, gone, out_of_rotation, verdict)
+    return summarize(lab, load.outcomes, scenario.key, traffic, d, deleted, gone, out_of_rotation, verdict)
 
 
 def summarize(lab: Lab, outcomes: list[Outcome], scenario: str, traffic: Traffic, d: float,
               deleted: float, gone: float | None, out_of_rotation: float, verdict: str) -> Run:
     failed = [o for o in outcomes if o.cause is not None]
+    by_a = [o for o in outcomes if o.cause is None and o.pod == "a"]
     for outcome in failed:
         outcome.pod = outcome.pod or lab.pod_of(outcome) or "none"
     return Run(
@@ -653,6 +793,8 @@ def summarize(lab: Lab, outcomes: list[Outcome], scenario: str, traffic: Traffic
         causes=dict(Counter(o.cause or "" for o in failed)),
         failed_by_pod=dict(Counter(o.pod or "none" for o in failed)),
         retried=sum(1 for o in outcomes if o.retried),
+        answered_by_a_after_delete=sum(1 for o in by_a if o.start >= deleted),
+        last_answer_by_a_s=round(max(o.end for o in by_a) - deleted, 3) if by_a else None,
         gone_s=None if gone is None else round(gone - deleted, 3),
         out_of_rotation_s=round(out_of_rotation, 3), verdict=verdict,
         failures=[{"t": round(o.start - deleted, 3), "cause": o.cause, "pod": o.pod, "slow": o.slow}
@@ -725,12 +867,18 @@ def parse_cells(text: str) -> list[tuple[str, float]]:
     return cells
 
 
-def missing() -> str | None:
+def missing(chosen: list[Scenario]) -> str | None:
     if os.geteuid() != 0:
         return "needs root (pod A runs in a PID namespace of its own)"
     for tool in (NGINX, shutil.which("haproxy"), shutil.which("killall")):
         if tool is None or not os.access(tool, os.X_OK):
             return "needs nginx, haproxy and killall (build/system-deps.sh installs them)"
+    apps = {s.app for s in chosen}
+    if "php-fpm" in apps and not os.access(PHP_FPM, os.X_OK):
+        return f"needs {PHP_FPM} (build/system-deps.sh installs php8.2-fpm)"
+    for server in ("gunicorn", "uvicorn"):
+        if server in apps and not os.access(VENV_BIN / server, os.X_OK):
+            return f"needs {VENV_BIN / server} (the dev extras install it: pip install -e '.[dev]')"
     return None
 
 
@@ -756,7 +904,7 @@ class Usage:
 
 async def bench(args: argparse.Namespace, cells: list[tuple[str, float]], keys: list[str],
                 usage: Usage, stop: asyncio.Event, tmp: Path) -> list[Run]:
-    lab = Lab(tmp, args.verbose)
+    lab = Lab(tmp, args.verbose, args.config_dir)
     rng = random.Random(args.seed)
     runs: list[Run] = []
     busy0, total0 = machine_cpu()
@@ -765,13 +913,14 @@ async def bench(args: argparse.Namespace, cells: list[tuple[str, float]], keys: 
     try:
         await lab.start()
         index = 0
+        found = scenarios(args.sleep)
         for name, d in cells:
             for _ in range(args.runs):
                 for key in keys:
                     if stop.is_set():  # a cancellation can be lost in a race (asyncio.wait_for, 3.11)
                         raise asyncio.CancelledError
                     index += 1
-                    run = await terminate(lab, key, args.sleep, TRAFFIC[name], d, index, rng)
+                    run = await terminate(lab, found[key], args.sleep, TRAFFIC[name], d, index, rng)
                     runs.append(run)
                     load = loadavg()
                     usage.load_min, usage.load_max = min(usage.load_min, load), max(usage.load_max, load)
@@ -818,9 +967,13 @@ def main() -> int:
                         help=f"one termination per cell, cells {QUICK_CELLS} (under 3 minutes)")
     parser.add_argument("--runs", type=int, help="terminations per cell and scenario (default 3; --quick: 1)")
     parser.add_argument("--cells", help="TRAFFIC:D,... (default: every traffic with D = 1, 2, 5)")
-    parser.add_argument("--scenarios", help="comma-separated, default all: " + ", ".join(scenarios(10)))
+    parser.add_argument("--scenarios", help="comma-separated: " + ", ".join(scenarios(10)) + "; or a group: "
+                        "nginx (the default: the seeds' hooks and nginx.toml, logfile.toml), servers (the other "
+                        "servers' configs), all")
     parser.add_argument("--sleep", type=float, default=10.0, help="the sleep of the sleep-quit seed hook (10)")
     parser.add_argument("--json", metavar="FILE", help="also write every run as JSON to FILE (- for stdout)")
+    parser.add_argument("--config-dir", type=Path, default=ROOT / "config",
+                        help="take the shipped configs (nginx.toml, gunicorn.toml, ...) from this directory")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the load")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs, timelines)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show hookrun emulate's events")
@@ -833,10 +986,13 @@ def main() -> int:
     cells = parse_cells(args.cells or (QUICK_CELLS if args.quick else
                                        ",".join(f"{t}:{d}" for t in TRAFFIC for d in (1, 2, 5))))
     found = scenarios(args.sleep)
-    keys = args.scenarios.split(",") if args.scenarios else list(found)
+    groups = {"nginx": [k for k, s in found.items() if s.app == "nginx"],
+              "servers": [k for k, s in found.items() if s.app != "nginx"], "all": list(found)}
+    keys = [k for item in (args.scenarios or "nginx").split(",") for k in groups.get(item, [item])]
     if unknown := [k for k in keys if k not in found]:
-        parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(found)}")
-    if problem := missing():
+        parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(found)}, "
+                     "or a group: nginx (the default), servers, all")
+    if problem := missing([found[k] for k in keys]):
         print(f"bench/termination.py skipped: {problem}")
         return 0
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):

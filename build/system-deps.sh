@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests and the demo use, when they are missing.
 set -euo pipefail
 need=()
-for pair in nginx:nginx-light ip:iproute2 nft:nftables unshare:util-linux pkill:procps killall:psmisc openssl:openssl curl:curl haproxy:haproxy; do
+for pair in nginx:nginx-light ip:iproute2 nft:nftables unshare:util-linux pkill:procps killall:psmisc openssl:openssl curl:curl haproxy:haproxy php-fpm8.2:php8.2-fpm; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
 # the binary build (build/build.sh; scons and musl-tools build staticx's bootloader) and the tests of the built binaries in containers (tests/e2e);

@@ -11,7 +11,8 @@ from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, ok, retry, targets
 
 # Signals that stop a main process (a graceful or fast shutdown); others (HUP, USR1, WINCH...)
-# ask it to reload or reopen and leave it running.
+# ask it to reload or reopen and leave it running, unless the step says `stops = true` (haproxy's
+# USR1 is its soft stop).
 STOPPING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGKILL})
 
 
@@ -23,23 +24,30 @@ class Signal:
     signal: int = 15
     all: bool = True
     missing_ok: bool = False
+    stops: bool | None = None  # the signal makes the target exit; None: it is one of STOPPING
 
 
 def parse(value: object, where: Where) -> Signal | None:
     if not isinstance(value, dict):
         where.problem('expected a table like { pidfile = "/run/nginx.pid", signal = "QUIT" }')
         return None
-    f = where.fields(value, (*targets.TARGET_KEYS, "signal", "all", "missing_ok"))
+    f = where.fields(value, (*targets.TARGET_KEYS, "signal", "all", "missing_ok", "stops"))
     number = f.take("signal", as_signal, 15)
     every = f.take("all", as_bool, True)
     missing_ok = f.take("missing_ok", as_bool, False)
+    stops = f.take("stops", as_bool, None)
     target = targets.parse_target(f)
-    return Signal(target, number, every, missing_ok) if target is not None and f.ok else None
+    return Signal(target, number, every, missing_ok, stops) if target is not None and f.ok else None
+
+
+def stopping(spec: Signal) -> bool:
+    return spec.signal in STOPPING if spec.stops is None else spec.stops
 
 
 def describe(spec: Signal) -> str:
     which = "" if spec.all else "the oldest of "
-    return f"send {signal_name(spec.signal)} to {which}{spec.target.describe()}"
+    stops = " (stops = true)" if spec.stops and spec.signal not in STOPPING else ""
+    return f"send {signal_name(spec.signal)} to {which}{spec.target.describe()}{stops}"
 
 
 def attempt(spec: Signal, ctx: AttemptContext) -> Outcome:
@@ -57,7 +65,7 @@ def attempt(spec: Signal, ctx: AttemptContext) -> Outcome:
         return retry(f"{what} (set missing_ok = true if that is fine)")
     name = signal_name(spec.signal)
     chosen = tuple(sorted(chosen, key=lambda proc: proc.pid == 1))  # PID 1 last: we die with it
-    if chosen[-1].pid == 1 and spec.signal in STOPPING and _may_signal(1):
+    if chosen[-1].pid == 1 and stopping(spec) and _may_signal(1):
         ctx.before_pid1_exit(f"sent {name} to pid 1; PID 1 exiting counts as done")
     sent, gone = [], []
     for proc in chosen:

@@ -118,3 +118,48 @@ wait_exit = {{ process = "{unique}" }}
         "wait-exit: skipped: PID 1 was signalled; the container stops when it exits",
     ]
     assert wait_gone([p.pid for p in scan() if p.name == unique], 5.0) == []
+
+
+SOFT_STOP_APP = """
+import os, signal, sys, time
+signal.signal(signal.SIGUSR1, lambda *_: sys.exit(0))  # a soft stop on USR1, as haproxy's
+print(f"ready pid={os.getpid()}", flush=True)
+for line in sys.stdin:  # runs until USR1, or until the test closes stdin
+    pass
+"""
+
+
+@pytest.mark.parametrize("stops", [True, False])
+def test_a_signal_that_stops_pid1_is_accounted_for_first(tmp_path: Path, procs: Procs, stops: bool) -> None:
+    """USR1 is no stopping signal by default; `stops = true` says it is (haproxy's soft stop):
+    the account is written before PID 1 exits with the hook in its namespace. Without it,
+    wait-exit runs and is killed with the container."""
+    write_config(tmp_path, f"""
+[prestop]
+[[prestop.steps]]
+name = "soft-stop"
+signal = {{ pid = 1, signal = "USR1"{", stops = true" if stops else ""} }}
+[[prestop.steps]]
+name = "wait-exit"
+wait_exit = {{ pid = 1 }}
+""")
+    env = hook_env(tmp_path)
+    app = procs.start(["unshare", "--pid", "--fork", "--kill-child", "--mount-proc",
+                       sys.executable, "-c", SOFT_STOP_APP], env=env, stdin=PIPE)
+    assert app.stdout is not None
+    assert read_until(app.stdout, r"ready pid=1$", 10) == ["ready pid=1\n"]
+    [pid1] = psutil.Process(app.pid).children()
+    hook = procs.start(["nsenter", f"--target={pid1.pid}", "--pid", "--mount", "--", *HOOKRUN, "prestop"],
+                       env=env, stderr=PIPE)
+    code = hook.wait(timeout=30)
+    _, err = hook.communicate()
+    assert code == -signal.SIGKILL, err  # killed with everything in the namespace
+    assert app.wait(timeout=10) == 0, err  # the app took USR1 as its stop
+    summaries = [line for line in err.splitlines() if " summary: " in line]
+    if stops:
+        assert "send SIGUSR1 to pid 1 (stops = true)" in err
+        assert "soft-stop: ok: sent SIGUSR1 to pid 1; PID 1 exiting counts as done" in err
+        assert len(summaries) == 1 and summaries[0].startswith("hookrun prestop: summary: 1 ok, 0 failed, 1 skipped")
+        assert summaries[0].endswith("(written ahead: PID 1 was signalled, and hookrun ends when it exits)")
+    else:
+        assert "hookrun prestop wait-exit: start: " in err and summaries == [], err
