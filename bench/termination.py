@@ -112,6 +112,9 @@ def scenarios(seed_sleep: float) -> dict[str, Scenario]:
                  "php-fpm (config/php-fpm.toml: endpoint-race, no new FastCGI connection, QUIT, wait for "
                  "exit)", "php-fpm"),
     ]
+    found += [Scenario(f"{s.key}-noapi", f"{s.label}, no API", f"{s.label} where the API cannot be read: "
+                       "quiet-instead in place of endpoint-race (at least ENDPOINT_GRACE = 5s)", s.app)
+              for s in found if s.app != "nginx"]  # --scenarios servers-noapi
     return {s.key: s for s in found}
 
 
@@ -969,7 +972,7 @@ def main() -> int:
     parser.add_argument("--cells", help="TRAFFIC:D,... (default: every traffic with D = 1, 2, 5)")
     parser.add_argument("--scenarios", help="comma-separated: " + ", ".join(scenarios(10)) + "; or a group: "
                         "nginx (the default: the seeds' hooks and nginx.toml, logfile.toml), servers (the other "
-                        "servers' configs), all")
+                        "servers' configs), servers-noapi (the same without the API), all")
     parser.add_argument("--sleep", type=float, default=10.0, help="the sleep of the sleep-quit seed hook (10)")
     parser.add_argument("--json", metavar="FILE", help="also write every run as JSON to FILE (- for stdout)")
     parser.add_argument("--config-dir", type=Path, default=ROOT / "config",
@@ -987,11 +990,13 @@ def main() -> int:
                                        ",".join(f"{t}:{d}" for t in TRAFFIC for d in (1, 2, 5))))
     found = scenarios(args.sleep)
     groups = {"nginx": [k for k, s in found.items() if s.app == "nginx"],
-              "servers": [k for k, s in found.items() if s.app != "nginx"], "all": list(found)}
+              "servers": [k for k, s in found.items() if s.app != "nginx" and not k.endswith("-noapi")],
+              "servers-noapi": [k for k, s in found.items() if s.app != "nginx" and k.endswith("-noapi")],
+              "all": list(found)}
     keys = [k for item in (args.scenarios or "nginx").split(",") for k in groups.get(item, [item])]
     if unknown := [k for k in keys if k not in found]:
         parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(found)}, "
-                     "or a group: nginx (the default), servers, all")
+                     "or a group: nginx (the default), servers, servers-noapi, all")
     if problem := missing([found[k] for k in keys]):
         print(f"bench/termination.py skipped: {problem}")
         return 0
