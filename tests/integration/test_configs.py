@@ -12,7 +12,8 @@ CONFIGS = sorted((ROOT / "config").glob("*.toml"))
 
 
 def test_there_are_configs() -> None:
-    assert {"nginx.toml", "reference.toml", "logfile.toml"} <= {path.name for path in CONFIGS}
+    assert {"nginx.toml", "reference.toml", "logfile.toml", "gunicorn.toml", "uvicorn.toml", "haproxy.toml",
+            "php-fpm.toml"} <= {path.name for path in CONFIGS}
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.name)
