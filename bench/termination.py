@@ -14,10 +14,18 @@ Every failed request (refused, reset, closed without an answer, cut mid-body, 5x
 is recorded with its time, its cause and the pod haproxy sent it to (from haproxy's log).
 Half the requests are slow: nginx sends a file at a limited rate, 0.1 to 0.5 s.
 
+With `--scenarios servers`, pod A runs another server with its shipped config instead, serving
+the same paths as slowly (bench/lab: a WSGI/ASGI app for gunicorn and uvicorn, a PHP script for
+php-fpm): gunicorn, uvicorn, haproxy as the app (in front of pod B's nginx as its origin), or
+php-fpm behind nginx, a pod of two containers, each under its own `hookrun emulate` with its
+own config (php-fpm.toml and nginx.toml), deleted at the same moment as the kubelet does.
+`--config-dir DIR` takes the shipped configs from DIR (the tests' controls change one thing).
+
     .venv/bin/python bench/termination.py [--quick] [--runs N] [--cells dense:1,sparse:5]
-                                          [--scenarios no-hook,nginx.toml] [--json FILE]
+                                          [--scenarios no-hook,nginx.toml|servers] [--json FILE]
     .venv/bin/python bench/termination.py --table FILE    # the table of a saved --json run
-Needs root (PID namespaces), nginx and haproxy (build/system-deps.sh installs both).
+Needs root (PID namespaces), nginx and haproxy (build/system-deps.sh installs both); the servers
+also php-fpm (the same script) and gunicorn and uvicorn (the dev extras).
 Everything it starts (processes, configs, sockets, ports) is its own and is removed at the end.
 """
 
@@ -109,7 +117,7 @@ def scenarios(seed_sleep: float) -> dict[str, Scenario]:
         Scenario("haproxy.toml", "haproxy", "haproxy as the app (HTTP mode, master-worker, in front of an "
                  "origin) with config/haproxy.toml: endpoint-race, USR1 (soft stop), wait for exit", "haproxy"),
         Scenario("php-fpm.toml", "php-fpm+nginx", "two containers, nginx (config/nginx.toml) in front of "
-                 "php-fpm (config/php-fpm.toml: endpoint-race, no new FastCGI connection, QUIT, wait for "
+                 "php-fpm (config/php-fpm.toml: endpoint-race, nginx's listener closed, QUIT, wait for "
                  "exit)", "php-fpm"),
     ]
     found += [Scenario(f"{s.key}-noapi", f"{s.label}, no API", f"{s.label} where the API cannot be read: "
@@ -452,7 +460,8 @@ def pod_a(lab: Lab, prefix: Path, scenario: Scenario, seed_sleep: float) -> list
         conf = nginx_fastcgi_conf(web, lab.port_a, fpm_port)
         return [Container("php-fpm", [PHP_FPM, "--nodaemonize", "--allow-to-run-as-root", "--fpm-config",
                                       str(php_fpm_conf(fpm, fpm_port))], shipped(lab, "php-fpm.toml"),
-                          {"PHP_FPM_PORT": str(fpm_port), "PHP_FPM_PROCESS": Path(PHP_FPM).name}),
+                          {"PHP_FPM_PORT": str(fpm_port), "PHP_FPM_PROCESS": Path(PHP_FPM).name,
+                           "NGINX_PORT": port}),
                 nginx_container(lab, web, shipped(lab, "nginx.toml"), conf)]
     raise ValueError(f"no pod for the app {scenario.app!r}")
 

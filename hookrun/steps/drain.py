@@ -17,6 +17,7 @@ from hookrun.steps import AttemptContext, Kind, Outcome, fail, not_yet, ok
 
 TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
 ESTABLISHED = "01"
+LISTEN = "0A"
 
 
 @record

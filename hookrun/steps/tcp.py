@@ -1,14 +1,20 @@
-"""tcp: wait until a port accepts connections (open), or refuses them (closed)."""
+"""tcp: wait until a port accepts connections (open), or refuses them (closed).
+
+`passive = true` connects to nothing: it looks for a listening socket on the port in the
+kernel's TCP tables of hookrun's network namespace (in a pod: the pod's), so the server sees no
+probe (its quiet or drain steps, its connection counts and access logs stay untouched).
+"""
 
 from __future__ import annotations
 
 import errno
 
-from hookrun.config.schema import Where, as_nonempty_str, as_port, one_of
+from hookrun.config.schema import Where, as_bool, as_nonempty_str, as_port, one_of
 from hookrun.config.values import format_duration
 from hookrun.errors import Overrun
 from hookrun.record import record
-from hookrun.steps import AttemptContext, Kind, Outcome, not_yet, ok, timeout
+from hookrun.steps import AttemptContext, Kind, Outcome, fail, not_yet, ok, timeout
+from hookrun.steps.drain import LISTEN, TABLES, read_tables
 
 
 @record
@@ -18,20 +24,28 @@ class Tcp:
     port: int
     host: str = "127.0.0.1"
     state: str = "open"
+    passive: bool = False
 
 
 def parse(value: object, where: Where) -> Tcp | None:
     if not isinstance(value, dict):
         where.problem('expected a table like { port = 8080 } or { port = 8080, state = "closed" }')
         return None
-    f = where.fields(value, ("host", "port", "state"))
+    f = where.fields(value, ("host", "port", "state", "passive"))
     port = f.need("port", as_port, 0, "e.g. port = 8080")
     host = f.take("host", as_nonempty_str, "127.0.0.1")
     state = f.take("state", one_of("open", "closed"), "open")
-    return Tcp(port, host, state) if f.ok else None
+    passive = f.take("passive", as_bool, False)
+    if passive and f.has("host"):
+        f.problem("host", "a passive check looks for a listener on the port in this network "
+                  "namespace, on any address: remove host, or passive")
+    return Tcp(port, host, state, passive) if f.ok else None
 
 
 def describe(spec: Tcp) -> str:
+    if spec.passive:
+        return (f"wait until {'a' if spec.state == 'open' else 'no'} socket listens on port {spec.port} "
+                "here (passive: no connection made)")
     return f"wait until {_address(spec)} {'accepts' if spec.state == 'open' else 'refuses'} connections"
 
 
@@ -40,6 +54,8 @@ def _address(spec: Tcp) -> str:
 
 
 def attempt(spec: Tcp, ctx: AttemptContext) -> Outcome:
+    if spec.passive:
+        return _listener(spec)
     import socket  # here: the other kinds' hooks do not pay for its import (nor for threading's)
 
     from hookrun.system.bounded import call_within
@@ -65,6 +81,25 @@ def attempt(spec: Tcp, ctx: AttemptContext) -> Outcome:
     if tcp.state == "open":
         return ok(f"{where} accepts connections")
     return not_yet(f"{where} still accepts connections")
+
+
+def _listener(spec: Tcp) -> Outcome:
+    try:
+        found = listening(spec.port, read_tables(TABLES))
+    except OSError as err:
+        return fail(f"cannot read the kernel's TCP table: {err.strerror} (is /proc mounted?)")
+    what = f"port {spec.port}: {'a socket listens' if found else 'no socket listens'}"
+    return ok(what) if found == (spec.state == "open") else not_yet(what)
+
+
+def listening(port: int, lines: list[str]) -> bool:
+    """Whether a row of the TCP tables is a listener on `port` (any local address)."""
+    wanted = f"{port:04X}"
+    for line in lines:
+        fields = line.split(None, 4)
+        if len(fields) > 3 and fields[3] == LISTEN and fields[1].rpartition(":")[2] == wanted:
+            return True
+    return False
 
 
 TCP: Kind[Tcp] = Kind("tcp", parse, describe, attempt, polling=True, poll_interval=0.1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -42,6 +43,43 @@ def test_tcp_closed_waits_until_refused(tmp_path: Path, listen: Listen) -> None:
     assert result.code == 0, result.out
     assert f"check: ok: 127.0.0.1:{listener.port} refuses connections" in result.out
     assert 0.9 <= result.seconds <= 3.0
+
+
+def test_tcp_passive_watches_the_listener_without_connecting(tmp_path: Path, listen: Listen) -> None:
+    """passive: the kernel's tables say whether something listens; the server sees no probe."""
+    v4, v6 = listen(), listen("::1")
+    later(1.0, v4.close)
+    later(1.0, v6.close)
+    config = write_config(tmp_path, f'''
+[run]
+[[run.steps]]
+name = "up"
+tcp = {{ port = {v6.port}, passive = true }}
+[[run.steps]]
+name = "down-v4"
+tcp = {{ port = {v4.port}, state = "closed", passive = true }}
+timeout = "5s"
+[[run.steps]]
+name = "down-v6"
+tcp = {{ port = {v6.port}, state = "closed", passive = true }}
+timeout = "5s"
+''')
+    result = run_hookrun(config, "run", "run")
+    assert result.code == 0, result.out
+    assert f"up: ok: port {v6.port}: a socket listens" in result.out
+    assert f"down-v4: start: wait until no socket listens on port {v4.port} here (passive: no connection made)" \
+        in result.out
+    assert f"down-v4: ok: port {v4.port}: no socket listens" in result.out
+    assert f"down-v6: ok: port {v6.port}: no socket listens" in result.out
+    assert 0.9 <= result.seconds <= 3.0
+    assert v4.accepted == [] and v6.accepted == []  # nothing connected to them
+
+
+def test_tcp_passive_takes_no_host(tmp_path: Path) -> None:
+    config = one_step(tmp_path, 'tcp = { host = "127.0.0.2", port = 80, passive = true }')
+    result = run_hookrun(config, "validate")
+    assert result.code == 2, result.out
+    assert 'key "host": a passive check looks for a listener on the port in this network namespace' in result.out
 
 
 def test_tcp_ipv6_and_a_bounded_wait_for_nothing(tmp_path: Path, listen: Listen) -> None:
@@ -187,6 +225,46 @@ def test_quiet_is_not_held_up_by_open_keepalive_connections_and_min_is_a_floor(t
     assert result.code == 0, result.out
     assert "check: ok: 0 new connection(s) since the start, none in the last " in result.out, result.out
     assert 1.5 <= result.seconds <= 1.5 + 2.5
+
+
+def test_quiet_counts_each_connection_once_from_handshake_to_time_wait(tmp_path: Path) -> None:
+    """Each connection is held 300 ms by the server, then closed by it (TIME_WAIT on the
+    server's side): the looks see it ESTABLISHED, then in TIME_WAIT with another socket inode,
+    and count it once. The step ends `quiet` after the last one."""
+    import threading
+
+    def hold_then_close(conn: socket.socket) -> None:
+        time.sleep(0.3)
+        conn.close()
+
+    server = Listener(handle=hold_then_close)
+    count, spacing, first = 6, 0.2, 1.0
+
+    def clients() -> None:
+        time.sleep(first)  # hookrun has taken its first look by then
+        held = []
+        for _ in range(count):
+            held.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+            time.sleep(spacing)
+        time.sleep(0.5)
+        for conn in held:  # after the server's close: its side goes from FIN_WAIT2 to TIME_WAIT
+            conn.close()
+
+    traffic = threading.Thread(target=clients)
+    try:
+        traffic.start()
+        config = one_step(tmp_path, f'quiet = {{ port = {server.port}, min = "1s", quiet = "800ms" }}',
+                          'timeout = "10s"')
+        result = run_hookrun(config, "run", "run")
+    finally:
+        traffic.join(10)
+        server.close()
+    assert result.code == 0, result.out
+    counted = re.search(r"check: ok: (\d+) new connection\(s\) since the start", result.out)
+    assert counted is not None, result.out
+    assert count - 1 <= int(counted.group(1)) <= count, result.out  # never twice (was up to 2 x count)
+    last = first + (count - 1) * spacing + 0.3  # the server closes the last one
+    assert last + 0.8 - 0.4 <= result.seconds <= last + 0.8 + 2.0, result.out
 
 
 def test_quiet_needs_a_floor(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow
 
 SERVERS = ["gunicorn.toml", "uvicorn.toml", "haproxy.toml", "php-fpm.toml"]
-RACE_STEPS = ("endpoint-race", "quiet-instead", "nginx-done")  # what waits for the endpoint removal
+RACE_STEPS = ("endpoint-race", "quiet-instead", "nginx-stopped")  # what waits for the endpoint removal
 
 
 def missing() -> str | None:
@@ -134,10 +134,10 @@ def test_haproxy_hard_stop_cuts_answers_its_soft_stop_finishes(tmp_path: Path) -
 
 
 def test_php_fpm_stopped_by_term_cuts_requests_in_flight(tmp_path: Path) -> None:
-    """TERM in place of QUIT, right after the endpoint race (nginx-done taken out, so that
+    """TERM in place of QUIT, right after the endpoint race (nginx-stopped taken out, so that
     requests are still in flight): php-fpm kills its children, nginx answers 502 or cuts."""
     def term(text: str) -> str:
-        return without_steps(("nginx-done",))(text).replace('signal = "QUIT", all = false',
+        return without_steps(("nginx-stopped",))(text).replace('signal = "QUIT", all = false',
                                                               'signal = "TERM", all = false')
     controls = config_copy(tmp_path / "php-fpm", "php-fpm.toml", term)
     runs = bench(tmp_path, ["php-fpm.toml"], "keepalive:1", runs=2, config_dir=controls)
