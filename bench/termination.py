@@ -10,7 +10,7 @@ the delete, haproxy's runtime API takes A out of rotation, as endpoint propagati
 a local Kubernetes API (tests/support/kube_api.py: EndpointSlice list and watch over HTTPS)
 marks A's endpoint not ready at the same moment, for the endpoint-aware wait of
 config/nginx.toml (the lab's proxy follows at once, so its margin is set to 500 ms here).
-Every failed request (refused, reset, closed without an answer, cut mid-body, 5xx, timeout)
+Every failed request (refused, reset, closed without an answer, cut mid-body, 5xx or 4xx, timeout)
 is recorded with its time, its cause and the pod haproxy sent it to (from haproxy's log).
 Half the requests are slow: nginx sends a file at a limited rate, 0.1 to 0.5 s.
 
@@ -420,13 +420,15 @@ def php_fpm_conf(prefix: Path, port: int) -> Path:
 def nginx_fastcgi_conf(prefix: Path, port: int, fpm_port: int) -> Path:
     """nginx in front of php-fpm, as the php-fpm pod's other container."""
     conf = nginx_conf(prefix, LAB_APP, port, "a")
-    text = conf.read_text().replace(
+    static = conf.read_text()
+    text = static.replace(
         f"        location /slow/ {{ limit_rate {SLOW_RATE}; sendfile_max_chunk {CHUNK}; }}\n",
         f"        location / {{\n            fastcgi_pass 127.0.0.1:{fpm_port};\n"
         f"            fastcgi_param SCRIPT_FILENAME {LAB_APP}/index.php;\n"
         "            fastcgi_param DOCUMENT_URI $document_uri;\n"
         "            fastcgi_param REQUEST_METHOD $request_method;\n"
         "            fastcgi_param QUERY_STRING $query_string;\n        }\n")
+    assert text != static, "nginx_conf changed: the php-fpm pod's nginx would not pass requests to php-fpm"
     conf.write_text(text)
     return conf
 
@@ -637,7 +639,7 @@ async def exchange(conn: Connection, path: str, keep: bool, outcome: Outcome) ->
         outcome.cause = "cut mid-answer"
         return True
     code = int(status.split()[1])
-    if code >= 500:
+    if code >= 400:  # 5xx: the pod failed it; 4xx: the lab is broken (every path it asks for exists)
         outcome.cause = f"HTTP {code}"
     return True
 
