@@ -7,6 +7,7 @@ connection per request) and for keep-alive clients pinned to pod A.
 - gunicorn (gthread), uvicorn, haproxy as the app, php-fpm behind nginx (two containers, each
   with its hook): zero failed requests, pod A served until it left rotation, and the app
   exited during preStop on its own graceful stop.
+- The same without the Kubernetes API: the quiet fallback loses nothing either.
 - Controls, each the same lab with one thing of the config taken away, so the zero above is a
   measurement and not a lab that cannot fail: without the endpoint race every server loses
   requests; haproxy stopped by TERM instead of USR1 cuts answers; php-fpm stopped by TERM
@@ -109,6 +110,23 @@ def test_the_shipped_config_loses_no_request_and_stops_gracefully(shipped: list[
             assert text.startswith("graceful: app exited during prestop"), run["verdict"]
             notable = re.search(r"prestop steps: ([^;]*)", text)  # steps not ok: only skips allowed
             assert notable is None or all(s.endswith(" skipped") for s in notable.group(1).split(", ")), text
+            assert "prestop exit" not in text, text
+
+
+def test_without_the_api_the_fallback_loses_no_request_either(tmp_path: Path) -> None:
+    """Where the API cannot be read, endpoint-race fails at once and quiet-instead waits (at
+    least ENDPOINT_GRACE = 5 s): keep-alive clients pinned to pod A, whose requests are no new
+    connections; for php-fpm, both containers fall back, and php-fpm still waits for nginx."""
+    runs = bench(tmp_path, [f"{server}-noapi" for server in SERVERS], "keepalive:1")
+    assert {run["scenario"] for run in runs} == {f"{server}-noapi" for server in SERVERS}, runs
+    for run in runs:
+        assert run["failed"] == 0, run
+        assert run["answered_by_a_after_delete"] >= 10, run
+        assert 5.0 <= run["gone_s"] <= 5.0 + 5.0, run  # never before ENDPOINT_GRACE
+        for verdict in run["verdict"].split("; nginx: "):
+            text = verdict.removeprefix("php-fpm: ")
+            assert text.startswith("graceful: app exited during prestop"), run["verdict"]
+            assert "endpoint-race failed" in text, text  # the fallback really ran
             assert "prestop exit" not in text, text
 
 
