@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -145,33 +146,66 @@ def build_plan(config: Config, hook_name: str, done: Mapping[str, str] | None = 
     done = done or {}
     reserves = [0.0 if done.get(step.name) else step.reserve for step in hook.steps]
     planned: list[PlannedStep] = []
-    elapsed = 0.0  # worst-case time used before the step starts
+    worlds = _worlds(hook.steps)
+    elapsed = [0.0] * len(worlds)  # per world: worst-case time used before the step starts
     for index, step in enumerate(hook.steps, start=1):
         kind = kinds[step.action]
         skip = done.get(step.name)
-        wc, unbounded = (0.0, False) if skip else _worst_case(step, kind)
-        uncut = None if unbounded else wc
+        own, unbounded = (0.0, False) if skip else _worst_case(step, kind)
+        uncut = None if unbounded else own
         after = sum(reserves[index:])
         deadline = budget - after
-        if unbounded:
-            wc = max(0.0, deadline - elapsed)
-        elif after > 0:  # cut to leave the reserves of the steps after it
-            wc = min(wc, max(0.0, deadline - elapsed))
+        runs = [w for w, world in enumerate(worlds) if _runs_in(step, world)] or list(range(len(worlds)))
+        cases = []  # (end, start, worst case) in each world where the step may run
+        for w in runs:
+            wc = own
+            if unbounded:
+                wc = max(0.0, deadline - elapsed[w])
+            elif after > 0:  # cut to leave the reserves of the steps after it
+                wc = min(wc, max(0.0, deadline - elapsed[w]))
+            cases.append((elapsed[w] + wc, elapsed[w], wc))
+            elapsed[w] += wc
+        _, starts_by, wc = max(cases)  # the world where it ends latest
         holders = tuple(s.name for s, r in zip(hook.steps[index:], reserves[index:], strict=True) if r)
         planned.append(PlannedStep(
             index=index, name=step.name, action=step.action, describe=kind.describe(step.spec),
             timeout_s=step.timeout, attempt_timeout_s=step.attempt_timeout,
             attempts=_attempts(step, kind), worst_case_s=wc,
-            unbounded=unbounded, starts_by_s=elapsed, on_failure=step.on_failure or hook.on_failure,
+            unbounded=unbounded, starts_by_s=starts_by, on_failure=step.on_failure or hook.on_failure,
             once=step.once, always=step.always, skip_reason=skip, retry=_policy(step, kind),
             step=step, reserve_s=reserves[index - 1], reserved_after_s=after, deadline_s=deadline,
             reserved_for=holders, needs=step.needs, unless=step.unless, uncut_s=uncut,
         ))
-        elapsed += wc
+    worst = max(elapsed)
     reserved = sum(reserves)
-    warnings = _warnings(config.settings, hook, budget, planned)
-    fits = elapsed <= budget + 1e-9 and reserved <= budget + 1e-9
-    return Plan(hook_name, budget, source, elapsed, fits, tuple(planned), tuple(warnings), reserved)
+    warnings = _warnings(config.settings, hook, budget, planned, worst)
+    fits = worst <= budget + 1e-9 and reserved <= budget + 1e-9
+    return Plan(hook_name, budget, source, worst, fits, tuple(planned), tuple(warnings), reserved)
+
+
+World = dict[frozenset[str], bool]  # for each `unless` list: whether all of its steps succeeded
+MAX_CONDITIONS = 4  # more distinct `unless` lists: every step is counted in one sequence
+
+
+def _worlds(steps: tuple[Step, ...]) -> list[World]:
+    """The ways the hook can go as far as the worst case is concerned. A step with `unless = U`
+    and one with `needs` including U never both run (the first runs only if a step of U did not
+    succeed, the second only if all did), so the worst case is the longest of those ways, not
+    their sum. A world that cannot happen only makes the worst case larger, never smaller."""
+    conditions = sorted({frozenset(s.unless) for s in steps if s.unless}, key=sorted)
+    if not conditions or len(conditions) > MAX_CONDITIONS:
+        return [{}]
+    return [dict(zip(conditions, outcome, strict=True))
+            for outcome in itertools.product((True, False), repeat=len(conditions))]
+
+
+def _runs_in(step: Step, world: World) -> bool:
+    for names, succeeded in world.items():
+        if succeeded and step.unless and frozenset(step.unless) == names:
+            return False
+        if not succeeded and names <= set(step.needs):
+            return False
+    return True
 
 
 def _attempts(step: Step, kind: Kind[Any]) -> int | None:
@@ -199,9 +233,9 @@ def _worst_case(step: Step, kind: Kind[Any]) -> tuple[float, bool]:
     return 0.0, True
 
 
-def _warnings(settings: Settings, hook: Hook, budget: float, steps: list[PlannedStep]) -> list[str]:
+def _warnings(settings: Settings, hook: Hook, budget: float, steps: list[PlannedStep],
+              total: float) -> list[str]:
     warnings = []
-    total = sum(s.worst_case_s for s in steps)
     cut = [s.name for s in steps if s.starts_by_s + s.worst_case_s > budget + 1e-9
            or (s.starts_by_s >= budget and s.skip_reason is None)]
     if total > budget + 1e-9:

@@ -144,3 +144,42 @@ def test_a_grace_period_that_leaves_no_budget_is_a_config_error(config: Callable
     with pytest.raises(ConfigError) as err:
         build_plan(load(str(path), {}), "prestop")
     assert "leaves no time for prestop" in str(err.value.problems[0])
+
+
+FALLBACK = """
+    [settings]
+    grace_period = "30s"
+    shutdown_reserve = "5s"
+    [prestop]
+    [[prestop.steps]]
+    name = "race"
+    sleep = "10s"
+    on_failure = "ignore"
+    [[prestop.steps]]
+    name = "after-race"
+    needs = ["race"]
+    sleep = "4s"
+    [[prestop.steps]]
+    name = "instead"
+    unless = ["race"]
+    sleep = "9s"
+    [[prestop.steps]]
+    name = "quit"
+    sleep = "1s"
+    reserve = "3s"
+"""
+
+
+def test_a_fallback_and_the_steps_it_replaces_never_both_count(config: Callable[[str], Path]) -> None:
+    """`instead` runs only if race did not succeed, `after-race` only if it did: the worst case
+    is the longer of the two ways (10 + 9 + 1), not their sum (10 + 4 + 9 + 1)."""
+    plan = build_plan(load(str(config(FALLBACK)), {}), "prestop")
+    rows = [(s.name, s.worst_case_s, s.starts_by_s) for s in plan.steps]
+    assert rows == [("race", 10.0, 0.0), ("after-race", 4.0, 10.0), ("instead", 9.0, 10.0), ("quit", 1.0, 19.0)]
+    assert plan.worst_case_s == 20.0 and plan.fits
+    assert plan.warnings == ()  # 10 + 9 leaves quit its 3 s: nothing is cut
+    # the same steps without the condition: both run, and the sum is cut by quit's reserve
+    plain = build_plan(load(str(config(FALLBACK.replace('unless = ["race"]', ""))), {}), "prestop")
+    assert [s.worst_case_s for s in plain.steps] == [10.0, 4.0, 8.0, 1.0]
+    assert plain.worst_case_s == 23.0
+    assert plain.warnings == ("instead may be cut at 22s to leave 3s for quit",)
