@@ -109,6 +109,41 @@ def as_port(value: object) -> int:
     return int_range(1, 65535)(value)
 
 
+def as_host(value: object) -> str:
+    """A host to connect to: an IPv4 or IPv6 address, or a name the resolver can be asked for
+    (each dot-separated label 1 to 63 characters, 253 in all; international names as IDNA)."""
+    host = as_nonempty_str(value)
+    problem = host_problem(host)
+    if problem:
+        raise ValueProblem(problem)
+    return host
+
+
+def host_problem(host: str) -> str | None:
+    """Why `host` cannot be connected to, or None. (No module is imported for an ASCII name:
+    this runs when a config with a tcp or http step is read.)"""
+    shown = f"{host[:80]!r}{'...' if len(host) > 80 else ''}"
+    if ":" in host:
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(host.partition("%")[0])
+        except ValueError:
+            return f"not a usable IPv6 address: {shown}"
+        return None
+    name = host[:-1] if host.endswith(".") else host
+    if any(ord(c) < 0x21 or c in "/?#@[]\\" for c in name):
+        return f"not a usable host name: {shown}"
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            name = ""
+    if not name or len(name) > 253 or not all(1 <= len(label) <= 63 for label in name.split(".")):
+        return f"not a usable host name: {shown} (each dot-separated label must be 1 to 63 characters)"
+    return None
+
+
 def as_duration(value: object) -> float:
     return parse_duration(value)
 

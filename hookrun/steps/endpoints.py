@@ -27,7 +27,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from hookrun.config.schema import Where, as_duration, as_nonempty_str, as_str_list
+from hookrun.config.schema import Where, as_duration, as_nonempty_str, as_str_list, host_problem
 from hookrun.config.values import format_duration
 from hookrun.errors import NoEndpointAnswer
 from hookrun.record import record
@@ -100,6 +100,10 @@ def access(spec: Endpoints, env: Mapping[str, str]) -> Access:
     host, port = env.get("KUBERNETES_SERVICE_HOST", ""), env.get("KUBERNETES_SERVICE_PORT", "443")
     if not host:
         raise NoEndpointAnswer("not in a Kubernetes pod: KUBERNETES_SERVICE_HOST is not set", why=FALLBACK)
+    problem = host_problem(host)
+    if problem or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise NoEndpointAnswer(f"KUBERNETES_SERVICE_HOST/PORT do not make an address: "
+                               f"{problem or f'port {port[:20]!r}'}", why=FALLBACK)
     token, ca = os.path.join(spec.serviceaccount, "token"), os.path.join(spec.serviceaccount, "ca.crt")
     for path in (token, ca):
         if not os.path.isfile(path):
@@ -228,6 +232,10 @@ class Watcher:
                         self._fail(_transport_problem(err, self.api.base))
                         return
                     broken = True
+                except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as err:  # no request can be made
+                    self._fail(NoEndpointAnswer(f"cannot ask the API server at {self.api.base}: "
+                                                f"{type(err).__name__}"))
+                    return
 
     def _over(self) -> bool:
         return self.stopped.is_set() or time.monotonic() - self.asked > self.IDLE_S

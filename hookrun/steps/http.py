@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
-from hookrun.config.schema import Where, as_bool, as_nonempty_str, as_str, as_str_map
+from hookrun.config.schema import Where, as_bool, as_nonempty_str, as_str, as_str_map, host_problem
 from hookrun.config.values import format_duration
 from hookrun.errors import NoAnswer, Overrun, ValueProblem
 from hookrun.record import record
@@ -218,6 +218,8 @@ def _as_url(value: object) -> str:
         raise ValueProblem(f"expected an http:// or https:// URL with a host, got {redact(url)!r}")
     if port == 0 or not (_HOST.fullmatch(host) or (":" in host and _is_ipv6(host))):
         raise ValueProblem(f"not a usable host or port in {redact(url)!r}")
+    if problem := host_problem(host):
+        raise ValueProblem(f"{problem}, in {redact(url)!r}")
     return url
 
 
@@ -400,6 +402,8 @@ def _request(http: Http, seconds: float, env: Mapping[str, str]) -> Answer:
         raise NoAnswer(f"the request cannot be sent ({type(err).__name__}: {err})", final=True) from None
     except httpx.TooManyRedirects:
         raise NoAnswer("too many redirects", final=True) from None
+    except UnicodeError:  # a host name the resolver cannot be asked for (a redirect's, say)
+        raise NoAnswer("the request cannot be sent (a host name is not usable)", final=True) from None
     except httpx.TransportError as err:
         raise NoAnswer(f"{type(err).__name__}: {err or 'connection lost'}") from None
 

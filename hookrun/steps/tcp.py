@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 
-from hookrun.config.schema import Where, as_bool, as_nonempty_str, as_port, one_of
+from hookrun.config.schema import Where, as_bool, as_host, as_port, one_of
 from hookrun.config.values import format_duration
 from hookrun.errors import Overrun
 from hookrun.record import record
@@ -33,7 +33,7 @@ def parse(value: object, where: Where) -> Tcp | None:
         return None
     f = where.fields(value, ("host", "port", "state", "passive"))
     port = f.need("port", as_port, 0, "e.g. port = 8080")
-    host = f.take("host", as_nonempty_str, "127.0.0.1")
+    host = f.take("host", as_host, "127.0.0.1")
     state = f.take("state", one_of("open", "closed"), "open")
     passive = f.take("passive", as_bool, False)
     if passive and f.has("host"):
@@ -69,6 +69,8 @@ def attempt(spec: Tcp, ctx: AttemptContext) -> Outcome:
     except (Overrun, TimeoutError):
         return timeout(f"a connection to {where} neither completed nor was refused within "
                        f"{format_duration(left)} (packets dropped?)")
+    except UnicodeError:  # a name the resolver cannot be asked for (as_host rejects them in the config)
+        return fail(f"cannot connect to {where}: not a usable host name")
     except ConnectionRefusedError:
         if tcp.state == "closed":
             return ok(f"{where} refuses connections")

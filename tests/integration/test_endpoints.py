@@ -147,7 +147,7 @@ def test_never_removed_times_out_saying_who_still_lists_the_pod(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("case", ["forbidden", "wrong token", "refused", "untrusted", "no token",
-                                  "no pod ip", "not in a pod"])
+                                  "no pod ip", "not in a pod", "bad api host", "bad api port"])
 def test_what_cannot_work_fails_fast_and_the_fallback_runs(tmp_path: Path, api: FakeKubeAPI, case: str) -> None:
     env = env_for(api)
     expected = {
@@ -159,6 +159,9 @@ def test_what_cannot_work_fails_fast_and_the_fallback_runs(tmp_path: Path, api: 
         "no token": ("no ServiceAccount token at", "automountServiceAccountToken: false?"),
         "no pod ip": ("the pod's IP is unknown", "set POD_IP from the downward API"),
         "not in a pod": ("not in a Kubernetes pod: KUBERNETES_SERVICE_HOST is not set", "falls back"),
+        "bad api host": ("KUBERNETES_SERVICE_HOST/PORT do not make an address: not a usable host name",
+                         "label must be 1 to 63 characters"),
+        "bad api port": ("KUBERNETES_SERVICE_HOST/PORT do not make an address: port '44x'", "falls back"),
     }[case]
     account = api.serviceaccount
     if case == "forbidden":
@@ -177,6 +180,10 @@ def test_what_cannot_work_fails_fast_and_the_fallback_runs(tmp_path: Path, api: 
         (account / "token").unlink()
     elif case == "no pod ip":
         env.pop("POD_IP")
+    elif case == "bad api host":
+        env["KUBERNETES_SERVICE_HOST"] = "k" * 64 + ".local"
+    elif case == "bad api port":
+        env["KUBERNETES_SERVICE_PORT"] = "44x"
     else:
         env.pop("KUBERNETES_SERVICE_HOST")
     started = time.monotonic()

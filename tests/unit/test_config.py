@@ -166,6 +166,15 @@ def test_top_level_values_and_bad_hook_shapes(config: Callable[[str], Path]) -> 
     ("write", '{ path = "/x" }', 'missing key "text"'),
     ("write", '{ path = "/x", text = "", mode = "999" }', "expected an octal mode"),
     ("wait_file", '{ path = "/x", state = "gone" }', 'expected one of "exists", "absent"'),
+    # host names the resolver cannot be asked for: a clear config error, not a crash when connecting
+    ("tcp", '{ host = "' + "a" * 64 + '", port = 80 }', "(each dot-separated label must be 1 to 63 characters)"),
+    ("tcp", '{ host = "a..b", port = 80 }', "not a usable host name: 'a..b' (each dot-separated label"),
+    ("tcp", '{ host = "::1::2", port = 80 }', "not a usable IPv6 address: '::1::2'"),
+    ("tcp", '{ host = "a b", port = 80 }', "not a usable host name: 'a b'"),
+    ("tcp", '{ host = "' + ".".join(["a" * 60] * 5) + '", port = 80 }', "label must be 1 to 63"),  # 304 > 253
+    ("tcp", '{ host = "b\u00fccher.example", port = 80 }', None),  # international names: IDNA
+    ("tcp", '{ host = "localhost.", port = 80 }', None),
+    ("http", '{ url = "http://' + "a" * 70 + '/" }', "label must be 1 to 63 characters), in 'http://aaa"),
 ])
 def test_action_schemas(config: Callable[[str], Path], action: str, value: str,
                         message: str | None) -> None:
