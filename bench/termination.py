@@ -226,7 +226,12 @@ async def wait_accepting(port: int, alive: Callable[[], bool], seconds: float = 
 
 # --- the lab: two pods, a balancer, a registry --------------------------------------------------
 
-def nginx_conf(prefix: Path, html: Path, port: int, pod: str) -> Path:
+SLOW_LOCATION = f"location /slow/ {{ limit_rate {SLOW_RATE}; sendfile_max_chunk {CHUNK}; }}"
+
+
+def nginx_conf(prefix: Path, html: Path, port: int, pod: str, location: str = SLOW_LOCATION) -> Path:
+    """An nginx pod's config: static files from `html` (the slow ones at a limited rate), or what
+    `location` says."""
     temp = prefix / "tmp"
     temp.mkdir(parents=True, exist_ok=True)
     user = "user root;\n" if os.geteuid() == 0 else ""  # workers read our private temp dir
@@ -239,7 +244,7 @@ def nginx_conf(prefix: Path, html: Path, port: int, pod: str) -> Path:
         f"http {{\n    access_log off;\n{paths}    keepalive_timeout 60s;\n    keepalive_requests 100000;\n"
         f"    server {{\n        listen 127.0.0.1:{port} backlog=1024;\n        root {html};\n"
         f"        add_header X-Pod {pod} always;\n"
-        f"        location /slow/ {{ limit_rate {SLOW_RATE}; sendfile_max_chunk {CHUNK}; }}\n"
+        f"        {location}\n"
         "    }\n}\n")
     return conf
 
@@ -273,10 +278,7 @@ class Lab:
         self.html = tmp / "html"
         self.port_lb, self.port_a, self.port_b = free_port(), free_port(), free_port()
         self.sessions: dict[int, list[Session]] = {}  # client port -> haproxy sessions, in order
-        self.registry_calls: list[float] = []
         self.tasks: list[asyncio.Task[None]] = []
-        self.server: asyncio.AbstractServer | None = None
-        self.registry_port = 0
         self.cpu_others = 0.0  # CPU seconds of haproxy and pod B, read before they are killed
         self.api = FakeKubeAPI(tmp / "api", namespace="bench")
 
@@ -296,15 +298,11 @@ class Lab:
                                                   stdout=asyncio.subprocess.PIPE, stderr=err)
         self.tasks.append(asyncio.create_task(self._read_haproxy_log()))
         await wait_accepting(self.port_lb, lambda: self.haproxy.returncode is None)
-        self.server = await asyncio.start_server(self._registry, "127.0.0.1", 0)
-        self.registry_port = self.server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
         for proc in (getattr(self, "haproxy", None), getattr(self, "nginx_b", None)):
             if proc is not None and proc.returncode is None:
                 self.cpu_others += cpu_seconds(proc.pid)
-        if self.server is not None:
-            self.server.close()
         for task in self.tasks:
             task.cancel()
         await self.procs.close()
@@ -319,17 +317,6 @@ class Lab:
             with contextlib.suppress(ValueError, IndexError):
                 session = Session(float(parts[0]), parts[2], parts[3])
                 self.sessions.setdefault(int(parts[1]), []).append(session)
-
-    async def _registry(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """DEREGISTER_URL of config/nginx.toml: answers 204 and notes when it was called."""
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            length = re.search(rb"(?i)content-length:\s*(\d+)", head)
-            await reader.readexactly(int(length.group(1)) if length else 0)
-            self.registry_calls.append(time.monotonic())
-            writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
-            await writer.drain()
-        writer.close()
 
     async def haproxy_command(self, command: str) -> str:
         reader, writer = await asyncio.open_unix_connection(str(self.tmp / "haproxy.sock"))
@@ -419,18 +406,12 @@ def php_fpm_conf(prefix: Path, port: int) -> Path:
 
 def nginx_fastcgi_conf(prefix: Path, port: int, fpm_port: int) -> Path:
     """nginx in front of php-fpm, as the php-fpm pod's other container."""
-    conf = nginx_conf(prefix, LAB_APP, port, "a")
-    static = conf.read_text()
-    text = static.replace(
-        f"        location /slow/ {{ limit_rate {SLOW_RATE}; sendfile_max_chunk {CHUNK}; }}\n",
-        f"        location / {{\n            fastcgi_pass 127.0.0.1:{fpm_port};\n"
+    return nginx_conf(prefix, LAB_APP, port, "a", (
+        f"location / {{\n            fastcgi_pass 127.0.0.1:{fpm_port};\n"
         f"            fastcgi_param SCRIPT_FILENAME {LAB_APP}/index.php;\n"
         "            fastcgi_param DOCUMENT_URI $document_uri;\n"
         "            fastcgi_param REQUEST_METHOD $request_method;\n"
-        "            fastcgi_param QUERY_STRING $query_string;\n        }\n")
-    assert text != static, "nginx_conf changed: the php-fpm pod's nginx would not pass requests to php-fpm"
-    conf.write_text(text)
-    return conf
+        "            fastcgi_param QUERY_STRING $query_string;\n        }"))
 
 
 def pod_a(lab: Lab, prefix: Path, scenario: Scenario, seed_sleep: float) -> list[Container]:
@@ -474,7 +455,7 @@ def container_env(lab: Lab, prefix: Path, scenario: Scenario, container: Contain
     env = {k: v for k, v in os.environ.items() if k.lower() not in
            ("http_proxy", "https_proxy", "all_proxy")}  # the hooks' traffic stays on loopback
     env.update({
-        "DEREGISTER_URL": f"http://127.0.0.1:{lab.registry_port}/deregister", "HOSTNAME": "pod-a",
+        "HOSTNAME": "pod-a",
         "POD_NAME": "a", "HOOKRUN_STATE_DIR": str(prefix / "state"), "PYTHONPATH": str(ROOT),
         "TMPDIR": str(lab.tmp),  # what emulate makes there is removed with it, even if it is killed
     })

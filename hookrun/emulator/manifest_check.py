@@ -19,6 +19,7 @@ from hookrun.config.load import Config, Step
 from hookrun.config.templates import references
 from hookrun.config.values import format_duration as fmt
 from hookrun.config.values import parse_duration
+from hookrun.emulator.manifest import ENDPOINTS_RULE
 from hookrun.engine.plan import build_plan
 from hookrun.errors import ConfigError, ValueProblem
 from hookrun.record import record, replace
@@ -72,15 +73,17 @@ class Grants:
     seen: bool = False  # the files hold a Role or RoleBinding at all
 
 
-NEEDED_VERBS = {"get", "list", "watch"}
+def objects(documents: Sequence[object]) -> Iterator[tuple[int, object]]:
+    """Every object of a file's documents with its document number (from 1), List items included."""
+    for number, doc in enumerate(documents, start=1):
+        items = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
+        for item in items if isinstance(items, list) else []:
+            yield number, item
 
 
 def endpoint_grants(documents: Sequence[object]) -> Grants:
     """Grants from the Roles, ClusterRoles and their bindings among `documents` (Lists included)."""
-    items = [item for doc in documents
-             for item in (doc.get("items", []) if isinstance(doc, dict) and doc.get("kind") == "List"
-                          else [doc])
-             if isinstance(item, dict)]
+    items = [item for _, item in objects(documents) if isinstance(item, dict)]
     granting = set()
     for item in items:
         if item.get("kind") in ("Role", "ClusterRole"):
@@ -106,35 +109,34 @@ def endpoint_grants(documents: Sequence[object]) -> Grants:
 def _grants(rule: object) -> bool:
     if not isinstance(rule, dict):
         return False
-    groups, resources, verbs = (set(rule.get(key) or ()) for key in ("apiGroups", "resources", "verbs"))
-    return (bool(groups & {"discovery.k8s.io", "*"}) and bool(resources & {"endpointslices", "*"})
-            and ("*" in verbs or verbs >= NEEDED_VERBS))
+    have = {key: set(rule.get(key) or ()) for key in ENDPOINTS_RULE}  # apiGroups, resources, verbs
+    return (bool(have["apiGroups"] & {*ENDPOINTS_RULE["apiGroups"], "*"})
+            and bool(have["resources"] & {*ENDPOINTS_RULE["resources"], "*"})
+            and ("*" in have["verbs"] or have["verbs"] >= set(ENDPOINTS_RULE["verbs"])))
 
 
 def workloads(documents: Sequence[object], file: str) -> Iterator[Workload | Finding]:
     """The pod specs in a file's documents (List items included); a Finding for what is not one."""
-    for number, doc in enumerate(documents, start=1):
-        items = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "List" else [doc]
-        for item in items if isinstance(items, list) else []:
-            if item is None:
-                continue
-            if not isinstance(item, dict):
-                yield Finding(f"{file}: document {number}", "(top)", "not a Kubernetes object")
-                continue
-            kind = str(item.get("kind", "?"))
-            meta = item.get("metadata")
-            name = meta.get("name", "?") if isinstance(meta, dict) else "?"
-            where = f"{file}: document {number} ({kind} {name})"
-            path = POD_PATHS.get(kind)
-            if path is None:
-                continue  # a Service, a ConfigMap...: nothing to check
-            pod: object = item
-            for key in path:
-                pod = pod.get(key) if isinstance(pod, dict) else None
-            if not isinstance(pod, dict):
-                yield Finding(where, ".".join(path), "missing: no pod spec to check")
-                continue
-            yield Workload(where, ".".join(path), pod)
+    for number, item in objects(documents):
+        if item is None:
+            continue
+        if not isinstance(item, dict):
+            yield Finding(f"{file}: document {number}", "(top)", "not a Kubernetes object")
+            continue
+        kind = str(item.get("kind", "?"))
+        meta = item.get("metadata")
+        name = meta.get("name", "?") if isinstance(meta, dict) else "?"
+        where = f"{file}: document {number} ({kind} {name})"
+        path = POD_PATHS.get(kind)
+        if path is None:
+            continue  # a Service, a ConfigMap...: nothing to check
+        pod: object = item
+        for key in path:
+            pod = pod.get(key) if isinstance(pod, dict) else None
+        if not isinstance(pod, dict):
+            yield Finding(where, ".".join(path), "missing: no pod spec to check")
+            continue
+        yield Workload(where, ".".join(path), pod)
 
 
 def hookrun_calls(container: Mapping[str, object]) -> dict[str, str]:

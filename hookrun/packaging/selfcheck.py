@@ -138,8 +138,11 @@ def check_libc() -> str:
     import signal
 
     from hookrun.packaging.frozen import launcher_dir
+    from hookrun.system.control import libc_prctl
 
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl = libc_prctl()
+    if prctl is None:
+        raise AssertionError("ctypes cannot reach libc's prctl")
     if launcher_dir() is None:
         return "ctypes reaches libc (prctl)"
     asked = ctypes.c_int(0)

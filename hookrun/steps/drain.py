@@ -14,10 +14,7 @@ from hookrun.config.values import format_duration
 from hookrun.errors import ValueProblem
 from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, not_yet, ok
-
-TABLES = ("/proc/net/tcp", "/proc/net/tcp6")
-ESTABLISHED = "01"
-LISTEN = "0A"
+from hookrun.system import tcp_table
 
 
 @record
@@ -66,9 +63,9 @@ def describe(spec: Drain) -> str:
 def attempt(spec: Drain, ctx: AttemptContext) -> Outcome:
     drain: Drain = spec
     try:
-        count = established(drain.ports, read_tables(TABLES))
+        count = established(drain.ports, tcp_table.read())
     except OSError as err:
-        return fail(f"cannot read the kernel's TCP table: {err.strerror} (is /proc mounted?)")
+        return fail(tcp_table.unreadable(err))
     now = ctx.clock.now()
     if count > drain.max_connections:
         ctx.memo.pop("low_since", None)
@@ -81,27 +78,9 @@ def attempt(spec: Drain, ctx: AttemptContext) -> Outcome:
               (f" for {format_duration(drain.settle)}" if drain.settle else ""))
 
 
-def read_tables(paths: Iterable[str]) -> list[str]:
-    lines: list[str] = []
-    for path in paths:
-        try:
-            with open(path, encoding="ascii", errors="replace") as table:
-                lines.extend(table.readlines()[1:])
-        except FileNotFoundError:  # no IPv6 in this kernel
-            if path == TABLES[0]:
-                raise
-    return lines
-
-
 def established(ports: Iterable[int], lines: Iterable[str]) -> int:
     """Rows in ESTABLISHED state whose local port is one of `ports` (server side only)."""
-    wanted = {f"{port:04X}" for port in ports}
-    count = 0
-    for line in lines:
-        fields = line.split(None, 4)
-        if len(fields) > 3 and fields[3] == ESTABLISHED and fields[1].rpartition(":")[2] in wanted:
-            count += 1
-    return count
+    return sum(1 for _, _, state in tcp_table.on_ports(ports, lines) if state == tcp_table.ESTABLISHED)
 
 
 DRAIN: Kind[Drain] = Kind("drain", parse, describe, attempt, polling=True, poll_interval=0.1)

@@ -27,9 +27,9 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from hookrun.config.schema import Where, as_duration, as_nonempty_str, as_str_list, host_problem
+from hookrun.config.schema import Where, as_duration, as_nonempty_str, as_port, as_str_list, host_problem
 from hookrun.config.values import format_duration
-from hookrun.errors import NoEndpointAnswer
+from hookrun.errors import NoEndpointAnswer, ValueProblem
 from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, not_yet, ok, retry
 
@@ -78,9 +78,12 @@ def parse(value: object, where: Where) -> Endpoints | None:
     return spec if f.ok else None
 
 
+def _which(spec: Endpoints) -> str:
+    return f"Service {', '.join(spec.services)}" if spec.services else "any Service"
+
+
 def describe(spec: Endpoints) -> str:
-    which = f"Service {', '.join(spec.services)}" if spec.services else "any Service"
-    text = (f"wait until this pod is no ready endpoint of {which} (EndpointSlices, in-cluster API), "
+    text = (f"wait until this pod is no ready endpoint of {_which(spec)} (EndpointSlices, in-cluster API), "
             f"then {format_duration(spec.margin)}")
     return text + (f"; at least {format_duration(spec.min)} in all" if spec.min else "")
 
@@ -101,9 +104,14 @@ def access(spec: Endpoints, env: Mapping[str, str]) -> Access:
     if not host:
         raise NoEndpointAnswer("not in a Kubernetes pod: KUBERNETES_SERVICE_HOST is not set", why=FALLBACK)
     problem = host_problem(host)
-    if problem or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise NoEndpointAnswer(f"KUBERNETES_SERVICE_HOST/PORT do not make an address: "
-                               f"{problem or f'port {port[:20]!r}'}", why=FALLBACK)
+    if problem is None:
+        try:
+            as_port(port)
+        except ValueProblem as err:
+            problem = f"port {port[:20]!r}: {err}"
+    if problem is not None:
+        raise NoEndpointAnswer(f"KUBERNETES_SERVICE_HOST/PORT do not make an address: {problem}",
+                               why=FALLBACK)
     token, ca = os.path.join(spec.serviceaccount, "token"), os.path.join(spec.serviceaccount, "ca.crt")
     for path in (token, ca):
         if not os.path.isfile(path):
@@ -232,10 +240,6 @@ class Watcher:
                         self._fail(_transport_problem(err, self.api.base))
                         return
                     broken = True
-                except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as err:  # no request can be made
-                    self._fail(NoEndpointAnswer(f"cannot ask the API server at {self.api.base}: "
-                                                f"{type(err).__name__}"))
-                    return
 
     def _over(self) -> bool:
         return self.stopped.is_set() or time.monotonic() - self.asked > self.IDLE_S
@@ -413,8 +417,7 @@ def attempt(spec: Endpoints, ctx: AttemptContext) -> Outcome:
     if now < until:
         return not_yet(f"no ready endpoint any more after {format_duration(removed - started)}; "
                        f"waiting {format_duration(until - removed)} for the proxies to follow")
-    which = f"Service {', '.join(spec.services)}" if spec.services else "any Service"
-    return ok(f"no ready endpoint of {which} after {format_duration(removed - started)}, "
+    return ok(f"no ready endpoint of {_which(spec)} after {format_duration(removed - started)}, "
               f"then waited {format_duration(now - removed)}")
 
 

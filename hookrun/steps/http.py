@@ -216,21 +216,11 @@ def _as_url(value: object) -> str:
     host = parts.hostname or ""
     if "://" not in url or parts.scheme not in ("http", "https") or not host:
         raise ValueProblem(f"expected an http:// or https:// URL with a host, got {redact(url)!r}")
-    if port == 0 or not (_HOST.fullmatch(host) or (":" in host and _is_ipv6(host))):
+    if port == 0 or not (_HOST.fullmatch(host) or ":" in host):  # IPv6: host_problem checks it
         raise ValueProblem(f"not a usable host or port in {redact(url)!r}")
     if problem := host_problem(host):
         raise ValueProblem(f"{problem}, in {redact(url)!r}")
     return url
-
-
-def _is_ipv6(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.IPv6Address(host.partition("%")[0])
-    except ValueError:
-        return False
-    return True
 
 
 def _as_method(value: object) -> str:

@@ -30,7 +30,8 @@ from hookrun.config.schema import Where, as_duration
 from hookrun.config.values import format_duration
 from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, not_yet, ok
-from hookrun.steps.drain import LISTEN, TABLES, ports_of, read_tables
+from hookrun.steps.drain import ports_of
+from hookrun.system import tcp_table
 
 
 @record
@@ -62,20 +63,15 @@ def describe(spec: Quiet) -> str:
 
 def connections(ports: tuple[int, ...], lines: list[str]) -> set[tuple[str, str]]:
     """(local, remote) of every socket on `ports` that is not a listener."""
-    wanted = {f"{port:04X}" for port in ports}
-    found = set()
-    for line in lines:
-        fields = line.split(None, 4)  # sl, local, remote, state: the rest is never split
-        if len(fields) > 3 and fields[3] != LISTEN and fields[1].rpartition(":")[2] in wanted:
-            found.add((fields[1], fields[2]))
-    return found
+    return {(local, remote) for local, remote, state in tcp_table.on_ports(ports, lines)
+            if state != tcp_table.LISTEN}
 
 
 def attempt(spec: Quiet, ctx: AttemptContext) -> Outcome:
     try:
-        now_seen = connections(spec.ports, read_tables(TABLES))
+        now_seen = connections(spec.ports, tcp_table.read())
     except OSError as err:
-        return fail(f"cannot read the kernel's TCP table: {err.strerror} (is /proc mounted?)")
+        return fail(tcp_table.unreadable(err))
     now = ctx.clock.now()
     started: float = ctx.memo.setdefault("started", now)
     seen: set[tuple[str, str]] | None = ctx.memo.get("seen")

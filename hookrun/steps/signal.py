@@ -24,7 +24,7 @@ class Signal:
     signal: int = 15
     all: bool = True
     missing_ok: bool = False
-    stops: bool | None = None  # the signal makes the target exit; None: it is one of STOPPING
+    stops: bool = True  # the signal makes the target exit (default: it is one of STOPPING)
 
 
 def parse(value: object, where: Where) -> Signal | None:
@@ -35,13 +35,10 @@ def parse(value: object, where: Where) -> Signal | None:
     number = f.take("signal", as_signal, 15)
     every = f.take("all", as_bool, True)
     missing_ok = f.take("missing_ok", as_bool, False)
-    stops = f.take("stops", as_bool, None)
+    stops = f.take("stops", as_bool, number in STOPPING)
     target = targets.parse_target(f)
     return Signal(target, number, every, missing_ok, stops) if target is not None and f.ok else None
 
-
-def stopping(spec: Signal) -> bool:
-    return spec.signal in STOPPING if spec.stops is None else spec.stops
 
 
 def describe(spec: Signal) -> str:
@@ -65,7 +62,7 @@ def attempt(spec: Signal, ctx: AttemptContext) -> Outcome:
         return retry(f"{what} (set missing_ok = true if that is fine)")
     name = signal_name(spec.signal)
     chosen = tuple(sorted(chosen, key=lambda proc: proc.pid == 1))  # PID 1 last: we die with it
-    if chosen[-1].pid == 1 and stopping(spec) and _may_signal(1):
+    if chosen[-1].pid == 1 and spec.stops and _may_signal(1):
         ctx.before_pid1_exit(f"sent {name} to pid 1; PID 1 exiting counts as done")
     sent, gone = [], []
     for proc in chosen:

@@ -14,7 +14,7 @@ from hookrun.config.values import format_duration
 from hookrun.errors import Overrun
 from hookrun.record import record
 from hookrun.steps import AttemptContext, Kind, Outcome, fail, not_yet, ok, timeout
-from hookrun.steps.drain import LISTEN, TABLES, read_tables
+from hookrun.system import tcp_table
 
 
 @record
@@ -87,21 +87,12 @@ def attempt(spec: Tcp, ctx: AttemptContext) -> Outcome:
 
 def _listener(spec: Tcp) -> Outcome:
     try:
-        found = listening(spec.port, read_tables(TABLES))
+        rows = tcp_table.on_ports((spec.port,), tcp_table.read())
+        found = any(state == tcp_table.LISTEN for _, _, state in rows)
     except OSError as err:
-        return fail(f"cannot read the kernel's TCP table: {err.strerror} (is /proc mounted?)")
+        return fail(tcp_table.unreadable(err))
     what = f"port {spec.port}: {'a socket listens' if found else 'no socket listens'}"
     return ok(what) if found == (spec.state == "open") else not_yet(what)
-
-
-def listening(port: int, lines: list[str]) -> bool:
-    """Whether a row of the TCP tables is a listener on `port` (any local address)."""
-    wanted = f"{port:04X}"
-    for line in lines:
-        fields = line.split(None, 4)
-        if len(fields) > 3 and fields[3] == LISTEN and fields[1].rpartition(":")[2] == wanted:
-            return True
-    return False
 
 
 TCP: Kind[Tcp] = Kind("tcp", parse, describe, attempt, polling=True, poll_interval=0.1)
